@@ -1,0 +1,126 @@
+"""The ``termchat`` command line (Typer).
+
+One module per subcommand. Nothing here imports LiteLLM, Textual, the OpenAI SDK or Pillow at
+module level: ``--help`` and shell completion must stay fast; each command imports what it uses.
+:func:`main` is the console-script entry point: it turns every :class:`TermchatError` into one line
+on stderr and its exit code, and an unexpected exception into one line (the traceback goes to the
+log file; ``TERMCHAT_DEBUG=1`` shows it).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from .. import __version__
+from ..core.errors import EXIT_ERROR, EXIT_INTERRUPTED, TermchatError
+
+app = typer.Typer(
+    name="termchat",
+    help="Chat with any model from the terminal: a full-screen chat app and a pipe-friendly CLI.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode="rich",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"termchat {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", "-V", help="Show the version and exit.", callback=_version, is_eager=True
+    ),
+) -> None:
+    """Chat with any model from the terminal.
+
+    Exit codes: 0 ok, 1 provider or other error, 2 usage error, 3 configuration or
+    authentication, 4 network or timeout, 130 interrupted.
+    """
+
+
+def report_error(err: TermchatError) -> None:
+    """Print a :class:`TermchatError` as one line on stderr: ``termchat: <message> (<hint>)``."""
+    from ..render import sanitize, stderr_line
+
+    line = f"termchat: {err.message}"
+    if err.hint:
+        line += f" ({err.hint})"
+    stderr_line(sanitize(line), style="bold red")
+
+
+def _register() -> None:
+    from . import ask, config_cmd, history, keys
+
+    ask.register(app)
+    config_cmd.register(app)
+    keys.register(app)
+    history.register(app)
+
+
+_register()
+
+
+def join_option_pairs(argv: list[str]) -> list[str]:
+    """Rewrite ``-o NAME VALUE`` as ``-o NAME=VALUE`` (Typer has no two-value repeated option).
+    ``-o NAME=VALUE`` is left as it is; everything after ``--`` is untouched."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        tok = argv[i]
+        if tok == "--":
+            out += argv[i:]
+            break
+        if tok in ("-o", "--option") and i + 2 < len(argv) + 1 and i + 1 < len(argv):
+            name = argv[i + 1]
+            if "=" not in name and i + 2 < len(argv):
+                out += [tok, f"{name}={argv[i + 2]}"]
+                i += 3
+                continue
+        out.append(tok)
+        i += 1
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point; exits with the documented exit code."""
+    args = join_option_pairs(list(sys.argv[1:] if argv is None else argv))
+    try:
+        app(args=args, prog_name="termchat", standalone_mode=True)
+    except TermchatError as err:
+        report_error(err)
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("\n")
+        sys.exit(EXIT_INTERRUPTED)
+    except BrokenPipeError:
+        # The reader went away (`| head`): nothing more to say; keep Python quiet at exit.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except OSError:
+            pass
+        sys.exit(EXIT_ERROR)
+    except SystemExit:
+        raise
+    except Exception as exc:  # last resort: one line, never a traceback
+        if os.environ.get("TERMCHAT_DEBUG"):
+            raise
+        import traceback
+
+        from ..core.errors import redact
+        from ..logs import get_logger
+
+        get_logger().error(redact(traceback.format_exc()))
+        sys.stderr.write(
+            f"termchat: internal error: {redact(type(exc).__name__ + ': ' + str(exc))}"
+            " (TERMCHAT_DEBUG=1 shows the traceback)\n"
+        )
+        sys.exit(EXIT_ERROR)

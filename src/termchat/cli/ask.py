@@ -1,0 +1,334 @@
+"""``termchat ask``: one-shot, pipe-friendly questions."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import typer
+
+from ..core.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    TermchatError,
+    UsageError,
+)
+
+HELP = """Ask a model one question and stream the answer.
+
+Standard input is the material, the argument is the instruction: when both are given the
+prompt is the argument, a blank line, then standard input.
+
+  git diff | termchat ask -m claude "write a commit message"
+
+On a terminal the answer is rendered as Markdown; into a pipe it is the model's exact text,
+flushed as it arrives (control characters neutralised unless --raw). Notices, usage and errors
+go to stderr. The exchange is stored in the history (continue it with -c, or here and in
+`termchat chat` with --cid ID) unless --no-log.
+
+Exit codes: 0 ok, 1 provider error, 2 usage error, 3 configuration or authentication,
+4 network or timeout, 130 interrupted (what arrived is printed and stored as interrupted).
+"""
+
+
+def parse_option_value(raw: str) -> Any:
+    """``-o`` values: JSON scalars (``0.2``, ``100``, ``true``, ``null``, ``"x"``, lists) are
+    typed; anything else is a string."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def read_stdin(limit: int) -> str | None:
+    """Standard input as text when it is not a terminal, else ``None``.
+
+    Raises:
+        UsageError: more than ``limit`` bytes, binary data (NUL bytes) or not UTF-8 (exit 2).
+    """
+    stream = sys.stdin
+    if stream is None or stream.closed:
+        return None
+    try:
+        if stream.isatty():
+            return None
+        data = stream.buffer.read(limit + 1)
+    except (OSError, ValueError):
+        return None
+    if len(data) > limit:
+        raise UsageError(
+            f"standard input is larger than {limit:,} bytes",
+            hint="raise max_input_bytes with `termchat config set max_input_bytes N`, or send less",
+        )
+    if b"\x00" in data:
+        raise UsageError("standard input looks binary (it has NUL bytes); send text")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"standard input is not UTF-8 text (byte {exc.start})") from None
+
+
+def split_options(items: list[str]) -> dict[str, str]:
+    """``["temperature=0.2", …]`` (what :func:`termchat.cli.join_option_pairs` makes of
+    ``-o temperature 0.2``) -> ``{"temperature": "0.2"}``. Raises :class:`UsageError` on an
+    item without a value."""
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"-o takes a name and a value, e.g. -o temperature 0.2 (got {item!r})")
+        out[name.strip()] = value
+    return out
+
+
+def build_prompt(argument: str, stdin_text: str | None) -> str:
+    """The DESIGN.md rule: argument, a blank line, then stdin; either alone is the prompt.
+    Raises :class:`UsageError` when the result is empty or blank."""
+    arg = argument.strip()
+    material = (stdin_text or "").strip("\n")
+    if arg and material.strip():
+        prompt = f"{arg}\n\n{material}"
+    else:
+        prompt = arg or material
+    if not prompt.strip():
+        raise UsageError(
+            "empty prompt", hint='give the question as an argument or on stdin: termchat ask "…"'
+        )
+    return prompt
+
+
+@dataclass
+class Outcome:
+    """What one request produced, for display, storage and ``--json``."""
+
+    text: str = ""
+    reasoning: str = ""
+    model: str = ""
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None
+    finish_reason: str | None = None
+    duration_s: float = 0.0
+    ttft_s: float | None = None
+    interrupted: bool = False
+    error: TermchatError | None = None
+    notices: list[str] = field(default_factory=list)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``ask`` command to ``app``."""
+
+    @app.command("ask", help=HELP)
+    def ask(
+        prompt: list[str] = typer.Argument(None, help="The instruction (words are joined)."),
+        model: str = typer.Option(None, "-m", "--model", help="Model id or alias.", show_default=False),
+        system: str = typer.Option(None, "-s", "--system", help="System prompt."),
+        option: list[str] = typer.Option(
+            None, "-o", "--option", metavar="NAME VALUE",
+            help="Model option, e.g. -o temperature 0.2 -o max_tokens 200 (or -o name=value).",
+        ),
+        continue_: bool = typer.Option(False, "-c", "--continue", help="Continue the last conversation."),
+        cid: str = typer.Option(None, "--cid", help="Continue the conversation with this id (or prefix)."),
+        no_stream: bool = typer.Option(False, "--no-stream", help="Wait for the whole answer."),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON object with text, model, usage, cost, finish_reason and conversation id."),
+        usage: bool = typer.Option(False, "-u", "--usage", help="Show tokens and USD cost on stderr."),
+        no_log: bool = typer.Option(False, "--no-log", help="Do not store this exchange."),
+        raw: bool = typer.Option(False, "--raw", help="Pass control characters through untouched."),
+        api_base: str = typer.Option(None, "--api-base", help="OpenAI-compatible base URL for this call."),
+        key: str = typer.Option(None, "--key", help="API key for this call (beats env and keys file)."),
+        no_warm: bool = typer.Option(False, "--no-warm", help="Run in-process, without the warm core."),
+    ) -> None:
+        code = run_ask(
+            prompt=" ".join(prompt or []),
+            model=model,
+            system=system,
+            options=split_options(option or []),
+            continue_=continue_,
+            cid=cid,
+            stream=not no_stream,
+            as_json=as_json,
+            show_usage=usage,
+            no_log=no_log,
+            raw=raw,
+            api_base=api_base,
+            key=key,
+            no_warm=no_warm,
+        )
+        if code:
+            raise typer.Exit(code)
+
+
+def run_ask(
+    *,
+    prompt: str,
+    model: str | None,
+    system: str | None,
+    options: dict[str, str],
+    continue_: bool,
+    cid: str | None,
+    stream: bool,
+    as_json: bool,
+    show_usage: bool,
+    no_log: bool,
+    raw: bool,
+    api_base: str | None,
+    key: str | None,
+    no_warm: bool = False,
+) -> int:
+    """The ``ask`` flow; returns the exit code (raises :class:`TermchatError` before any request
+    is made, for bad input or configuration)."""
+    from ..config import load_config
+    from ..core.catalog import pick_default_model, resolve_model
+    from ..core.types import ChatRequest, Message
+    from ..render import stderr_line
+    from ..store import Store
+
+    config = load_config()
+    if no_warm:
+        config.overrides["warm_core.enabled"] = False
+    text = build_prompt(prompt, read_stdin(int(config.get("max_input_bytes"))))
+    typed_options = {k: parse_option_value(v) for k, v in options.items()}
+
+    logging_on = not no_log and bool(config.get("log"))
+    store = Store() if (logging_on or continue_ or cid) else None
+    conv = None
+    if cid:
+        assert store is not None
+        conv = store.get_conversation(cid)
+    elif continue_:
+        assert store is not None
+        conv = store.latest_conversation()
+        if conv is None:
+            raise UsageError("there is no conversation to continue yet", hint="drop -c to start one")
+
+    why = ""
+    name = model or (conv.model if conv and conv.model else None)
+    if not name:
+        name, why = pick_default_model(config)
+    rm = resolve_model(name, config, api_base=api_base, api_key=key)
+    if why:
+        stderr_line(f"termchat: using {rm.id} ({why})", style="dim")
+
+    sys_prompt = system if system is not None else (conv.system if conv else None)
+    messages: list[Message] = []
+    if sys_prompt:
+        messages.append(Message("system", sys_prompt))
+    if conv is not None and store is not None:
+        messages += history_messages(store, conv.id)
+    messages.append(Message("user", text))
+    if conv is not None:
+        typed_options = {**conv.options, **typed_options}
+
+    req = ChatRequest(
+        model=rm.id, messages=messages, options=typed_options, stream=stream,
+        api_base=api_base, api_key=key,
+    )
+
+    conv_id = conv.id if conv else None
+    user_mid = None
+    if logging_on and store is not None:
+        if conv is None:
+            conv = store.create_conversation(rm.id, sys_prompt, title=_title(text), options=typed_options)
+            conv_id = conv.id
+        else:
+            updates: dict[str, Any] = {}
+            if model and rm.id != conv.model:
+                updates["model"] = rm.id
+            if system is not None and system != conv.system:
+                updates["system"] = system
+            if updates:
+                store.update_conversation(conv.id, **updates)
+        user_mid = store.add_message(conv.id, "user", text)
+
+    outcome = Outcome(model=rm.id)
+    from .runner import stream_to_terminal
+
+    stream_to_terminal(req, config, rm, outcome, as_json=as_json, raw=raw)
+
+    assistant_mid = None
+    if logging_on and store is not None and conv_id is not None and (outcome.text or outcome.reasoning):
+        assistant_mid = store.add_message(
+            conv_id, "assistant", outcome.text,
+            model=outcome.model, reasoning=outcome.reasoning or None,
+            prompt_tokens=outcome.prompt_tokens, completion_tokens=outcome.completion_tokens,
+            cost_usd=outcome.cost_usd, duration_s=outcome.duration_s, ttft_s=outcome.ttft_s,
+            finish_reason=outcome.finish_reason,
+            interrupted=outcome.interrupted or outcome.error is not None,
+            error=outcome.error.message if outcome.error else None,
+        )
+
+    if as_json:
+        doc: dict[str, Any] = {
+            "text": outcome.text,
+            "model": outcome.model,
+            "usage": {
+                "prompt_tokens": outcome.prompt_tokens,
+                "completion_tokens": outcome.completion_tokens,
+                "total_tokens": (outcome.prompt_tokens or 0) + (outcome.completion_tokens or 0)
+                if outcome.prompt_tokens is not None else None,
+            },
+            "cost_usd": outcome.cost_usd,
+            "finish_reason": outcome.finish_reason,
+            "conversation_id": conv_id if logging_on else None,
+            "message_id": assistant_mid,
+            "user_message_id": user_mid,
+            "duration_s": round(outcome.duration_s, 4),
+            "ttft_s": round(outcome.ttft_s, 4) if outcome.ttft_s is not None else None,
+            "interrupted": outcome.interrupted,
+        }
+        if outcome.reasoning:
+            doc["reasoning"] = outcome.reasoning
+        if outcome.error is not None:
+            doc["error"] = outcome.error.to_dict()
+        sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+
+    if show_usage:
+        stderr_line(format_usage(outcome), style="dim")
+    if outcome.error is not None:
+        from . import report_error
+
+        report_error(outcome.error)
+        return outcome.error.exit_code
+    if outcome.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+def history_messages(store: Any, cid: str) -> list[Any]:
+    """A stored conversation as core messages (user and non-empty assistant turns, in order)."""
+    from ..core.types import Message
+
+    out = []
+    for m in store.messages(cid):
+        if m.role == "system":
+            continue
+        if m.role == "assistant" and not m.content:
+            continue
+        out.append(Message(m.role, m.content))
+    return out
+
+
+def _title(text: str) -> str:
+    first = " ".join(text.split())
+    return first[:60] + ("…" if len(first) > 60 else "")
+
+
+def format_usage(o: Outcome) -> str:
+    """``usage: 12 prompt + 34 completion tokens, $0.000123, 1.23 s (first token 0.20 s)``."""
+    if o.prompt_tokens is None and o.completion_tokens is None:
+        tokens = "tokens not reported"
+    else:
+        tokens = f"{o.prompt_tokens or 0} prompt + {o.completion_tokens or 0} completion tokens"
+    cost = "cost unknown" if o.cost_usd is None else f"${o.cost_usd:.6f}"
+    ttft = f" (first token {o.ttft_s:.2f} s)" if o.ttft_s is not None else ""
+    return f"usage: {tokens}, {cost}, {o.duration_s:.2f} s{ttft} — {o.model}"
+
+
+def env_flag(name: str) -> bool:
+    """Whether an environment variable is set to a true value."""
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+

@@ -1,0 +1,367 @@
+"""The provider engine: the only place that imports LiteLLM, lazily.
+
+:func:`load_litellm` imports it on first use with the environment hygiene DESIGN.md lists (no
+network at import, no banners, log lines to ``termchat.log`` only, the embedded model registered
+as the ``local`` custom provider). :func:`stream_chat` turns a :class:`ChatRequest` into an async
+stream of typed events; :func:`map_exception` turns any LiteLLM/provider/network exception into a
+:class:`TermchatError`.
+
+Retry policy (termchat's own; the OpenAI SDK's is off with ``max_retries=0``): on 429, 5xx and
+connection errors that happen before any text arrived, wait ``min(2**attempt, retry_max_wait)``
+seconds — or the provider's ``Retry-After`` when it sends one — announce it as a :class:`Notice`,
+and try again, up to ``retries`` times. A ``Retry-After`` longer than ``retry_max_wait`` fails at
+once with the wait in the message. Text that has started streaming is never retried (that would
+repeat words).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from .catalog import ResolvedModel, cost_usd, resolve_model
+from .errors import (
+    AuthenticationError,
+    ConnectionFailedError,
+    ContentPolicyError,
+    ContextWindowExceededError,
+    InterruptedError_,
+    ModelNotFoundError,
+    ProviderError,
+    RateLimitError,
+    TermchatError,
+    TimeoutError_,
+    UsageError,
+    one_line,
+    redact,
+)
+from .types import ChatRequest, Finished, Notice, ReasoningDelta, TextDelta, Usage
+
+log = logging.getLogger("termchat")
+
+_litellm: Any = None
+_lock = threading.Lock()
+
+# Loggers LiteLLM and its HTTP stack write to; all routed to termchat.log, never the terminal.
+_NOISY_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm", "httpx", "httpcore", "openai")
+
+
+def load_litellm() -> Any:
+    """Import LiteLLM once (thread-safe) and configure it; returns the module.
+
+    Sets ``LITELLM_LOCAL_MODEL_COST_MAP`` and ``LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS`` first (no
+    network at import), ``suppress_debug_info``, routes its loggers to the log file, and registers
+    the embedded model as the ``local`` custom provider. Takes about 5 s on these machines.
+    """
+    global _litellm
+    if _litellm is not None:
+        return _litellm
+    with _lock:
+        if _litellm is not None:
+            return _litellm
+        os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+        os.environ["LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS"] = "True"
+        os.environ.setdefault("LITELLM_LOG", "ERROR")
+        os.environ.setdefault("LITELLM_TELEMETRY", "False")
+        import litellm
+
+        litellm.suppress_debug_info = True
+        litellm.telemetry = False
+        litellm.set_verbose = False
+        from ..logs import route_loggers
+
+        route_loggers(_NOISY_LOGGERS)
+        from .local import LocalProvider
+
+        litellm.custom_provider_map = [
+            {"provider": "local", "custom_handler": LocalProvider()},
+        ]
+        _litellm = litellm
+        return litellm
+
+
+async def aload_litellm() -> Any:
+    """:func:`load_litellm` in a worker thread, so an event loop (the TUI) keeps running."""
+    if _litellm is not None:
+        return _litellm
+    return await asyncio.to_thread(load_litellm)
+
+
+def litellm_loaded() -> bool:
+    """Whether LiteLLM has been imported by this process."""
+    return _litellm is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors
+
+_PREFIX = re.compile(r"^(?:litellm\.)?\w+(?:Error|Exception)?:\s*(?:\w+(?:Error|Exception)\s*-\s*)?")
+
+
+def _clean_message(exc: BaseException) -> str:
+    msg = str(getattr(exc, "message", "") or exc) or type(exc).__name__
+    for _ in range(3):
+        new = _PREFIX.sub("", msg, count=1).strip()
+        if new == msg or not new:
+            break
+        msg = new
+    # Provider JSON bodies: keep the human message when there is one.
+    m = re.search(r"['\"]message['\"]\s*:\s*['\"]([^'\"]+)['\"]", msg)
+    if m:
+        msg = m.group(1)
+    msg = re.sub(r"\s*Received Model Group=.*$", "", msg)
+    msg = re.sub(r"\s*LiteLLM Retried:.*$", "", msg)
+    return one_line(redact(msg), 240)
+
+
+def retry_after_seconds(exc: BaseException) -> float | None:
+    """Seconds from a ``Retry-After`` (or ``retry-after-ms``) response header on a LiteLLM or
+    OpenAI SDK exception, or ``None``."""
+    headers = getattr(exc, "litellm_response_headers", None)
+    if headers is None:
+        resp = getattr(exc, "response", None)
+        headers = getattr(resp, "headers", None)
+    if not headers:
+        return None
+    try:
+        ms = headers.get("retry-after-ms")
+        if ms:
+            return float(ms) / 1000.0
+        ra = headers.get("retry-after")
+        if ra is None:
+            return None
+        try:
+            return max(0.0, float(ra))
+        except ValueError:
+            from email.utils import parsedate_to_datetime
+
+            return max(0.0, parsedate_to_datetime(ra).timestamp() - time.time())
+    except Exception:
+        return None
+
+
+def map_exception(exc: BaseException, rm: ResolvedModel | None = None) -> TermchatError:
+    """Map any exception from LiteLLM, the OpenAI SDK, httpx or the embedded model to a
+    :class:`TermchatError` with a one-line message, a hint and the right exit code."""
+    if isinstance(exc, TermchatError):
+        return exc
+    if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt):
+        return InterruptedError_("interrupted")
+    who = rm.provider if rm else "the provider"
+    model = rm.id if rm else "the model"
+    name = type(exc).__name__
+    status = getattr(exc, "status_code", None)
+    msg = _clean_message(exc)
+    low = msg.lower()
+    ra = retry_after_seconds(exc)
+
+    if isinstance(exc, asyncio.TimeoutError | TimeoutError) or name in (
+        "Timeout",
+        "APITimeoutError",
+        "ReadTimeout",
+        "ConnectTimeout",
+        "TimeoutException",
+        "PoolTimeout",
+    ):
+        return TimeoutError_(
+            f"{who} did not answer in time ({msg})" if msg and name != "TimeoutError" else f"{who} did not answer in time",
+            hint="raise the limit with `termchat config set timeout SECONDS`",
+        )
+    if name == "ContextWindowExceededError" or "context window" in low or "context_length_exceeded" in low or "maximum context length" in low:
+        return ContextWindowExceededError(
+            f"the conversation does not fit {model}'s context window: {msg}",
+            hint="start a new conversation, shorten the input, or pick a model with a larger context window",
+        )
+    if name == "ContentPolicyViolationError" or "content_policy" in low or "content policy" in low:
+        return ContentPolicyError(f"{who} refused the request on content-policy grounds: {msg}")
+    if name == "UnsupportedParamsError":
+        return UsageError(f"{model} does not take that option: {msg}")
+    if name in ("AuthenticationError", "PermissionDeniedError") or status in (401, 403):
+        env_hint = (
+            f"check {rm.key_env} or run `termchat keys set {rm.provider}`"
+            if rm and rm.key_env
+            else f"check the key for {who}"
+        )
+        return AuthenticationError(f"{who} rejected the key ({status or 401}): {msg}", hint=env_hint)
+    if name == "NotFoundError" or status == 404:
+        return ModelNotFoundError(
+            f"{who} does not know model {model}: {msg}",
+            hint="run `termchat models --provider " + (rm.provider if rm else "…") + "` for the list",
+        )
+    if name == "RateLimitError" or status == 429:
+        wait = f" (it asks to wait {ra:.0f} s)" if ra else ""
+        return RateLimitError(f"{who} is rate limiting requests{wait}: {msg}", hint="wait and try again", retry_after=ra)
+    if name in ("APIConnectionError", "ConnectError", "RemoteProtocolError", "ReadError", "ConnectionError", "ConnectionRefusedError", "ConnectionResetError", "OSError") or isinstance(exc, ConnectionError):
+        where = f" at {rm.api_base}" if rm and rm.api_base else ""
+        return ConnectionFailedError(
+            f"could not reach {who}{where}: {msg}",
+            hint="check the network, the server, or --api-base",
+        )
+    if (status and int(status) >= 500) or name in ("InternalServerError", "ServiceUnavailableError", "BadGatewayError"):
+        return ProviderError(f"{who} had a server error ({status}): {msg}", hint="try again in a moment", retry_after=ra)
+    if name in ("BadRequestError", "UnprocessableEntityError") or status in (400, 422):
+        return ProviderError(f"{who} rejected the request ({status}): {msg}")
+    return ProviderError(f"{who}: {msg}")
+
+
+def _retryable(err: TermchatError) -> bool:
+    return isinstance(err, RateLimitError | ConnectionFailedError) or (
+        isinstance(err, ProviderError) and "server error" in err.message
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Chat
+
+
+def build_kwargs(req: ChatRequest, rm: ResolvedModel, timeout: float) -> dict[str, Any]:
+    """The keyword arguments for ``litellm.acompletion`` (no key in any log: LiteLLM's loggers
+    are routed to the redacting file handler)."""
+    kwargs: dict[str, Any] = {
+        "model": rm.litellm_model,
+        "messages": [m.to_provider() for m in req.messages],
+        "stream": req.stream,
+        "timeout": timeout,
+        "num_retries": 0,
+        "max_retries": 0,
+    }
+    if req.stream:
+        kwargs["stream_options"] = {"include_usage": True}
+    if rm.api_base:
+        kwargs["api_base"] = rm.api_base
+    if rm.api_key:
+        kwargs["api_key"] = rm.api_key
+    kwargs.update(req.options)
+    return kwargs
+
+
+def _delta_parts(chunk: Any) -> tuple[str | None, str | None, str | None]:
+    """(text, reasoning, finish_reason) of one streamed chunk."""
+    choices = getattr(chunk, "choices", None) or []
+    if not choices:
+        return None, None, None
+    choice = choices[0]
+    delta = getattr(choice, "delta", None)
+    text = getattr(delta, "content", None) if delta is not None else None
+    reasoning = getattr(delta, "reasoning_content", None) if delta is not None else None
+    return text, reasoning, getattr(choice, "finish_reason", None)
+
+
+def _usage_of(obj: Any) -> tuple[int, int] | None:
+    usage = getattr(obj, "usage", None)
+    if not usage:
+        return None
+    p = getattr(usage, "prompt_tokens", None) or 0
+    c = getattr(usage, "completion_tokens", None) or 0
+    if not p and not c:
+        return None
+    return int(p), int(c)
+
+
+async def stream_chat(
+    req: ChatRequest,
+    config: Any = None,
+    resolved: ResolvedModel | None = None,
+) -> AsyncIterator[TextDelta | ReasoningDelta | Usage | Notice | Finished]:
+    """Run a chat completion and yield its events (see :mod:`termchat.core.types`).
+
+    ``config`` is a :class:`termchat.config.Config` (timeouts, retries); ``resolved`` skips
+    model resolution when the caller already did it (to announce the model first).
+
+    Raises:
+        TermchatError: any failure, mapped by :func:`map_exception`. Text already yielded is
+            the caller's to keep.
+    """
+    rm = resolved or resolve_model(req.model, config, api_base=req.api_base, api_key=req.api_key)
+    timeout = float(req.timeout or (config.get("timeout") if config else 120.0))
+    retries = int(config.get("retries") if config else 3)
+    max_wait = float(config.get("retry_max_wait") if config else 30.0)
+    litellm = await aload_litellm() if not litellm_loaded() else _litellm
+    kwargs = build_kwargs(req, rm, timeout)
+
+    started = time.monotonic()
+    ttft: float | None = None
+    attempt = 0
+    while True:
+        got_text = False
+        stream = None
+        try:
+            resp = await asyncio.wait_for(litellm.acompletion(**kwargs), timeout)
+            if not req.stream:
+                text, reasoning = "", None
+                choices = getattr(resp, "choices", None) or []
+                finish = None
+                if choices:
+                    msg = choices[0].message
+                    text = getattr(msg, "content", None) or ""
+                    reasoning = getattr(msg, "reasoning_content", None)
+                    finish = getattr(choices[0], "finish_reason", None)
+                ttft = time.monotonic() - started
+                if reasoning:
+                    yield ReasoningDelta(reasoning)
+                if text:
+                    yield TextDelta(text)
+                u = _usage_of(resp)
+                if u:
+                    yield Usage(u[0], u[1], cost_usd(rm.info, *u))
+                yield Finished(finish, rm.id, time.monotonic() - started, ttft)
+                return
+            stream = resp
+            finish: str | None = None
+            usage_seen = False
+            it = stream.__aiter__()
+            while True:
+                try:
+                    chunk = await asyncio.wait_for(it.__anext__(), timeout)
+                except StopAsyncIteration:
+                    break
+                text, reasoning, fr = _delta_parts(chunk)
+                if reasoning:
+                    if ttft is None:
+                        ttft = time.monotonic() - started
+                    got_text = True
+                    yield ReasoningDelta(reasoning)
+                if text:
+                    if ttft is None:
+                        ttft = time.monotonic() - started
+                    got_text = True
+                    yield TextDelta(text)
+                if fr:
+                    finish = fr
+                u = _usage_of(chunk)
+                if u and not usage_seen:
+                    usage_seen = True
+                    yield Usage(u[0], u[1], cost_usd(rm.info, *u))
+            if finish is None:
+                raise ConnectionFailedError(
+                    f"the stream from {rm.provider} ended before the answer was complete",
+                    hint="try again; the partial answer was kept",
+                )
+            yield Finished(finish, rm.id, time.monotonic() - started, ttft)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # mapped below; nothing escapes unmapped
+            err = map_exception(exc, rm)
+            if got_text or attempt >= retries or not _retryable(err):
+                raise err from None
+            attempt += 1
+            delay = err.retry_after if err.retry_after is not None else min(2.0 ** (attempt - 1), max_wait)
+            if delay > max_wait:
+                raise err from None
+            yield Notice(f"{err.message} — retrying in {delay:.1f} s (attempt {attempt} of {retries})")
+            await asyncio.sleep(delay)
+        finally:
+            if stream is not None:
+                aclose = getattr(stream, "aclose", None)
+                if aclose is not None:
+                    try:
+                        await asyncio.wait_for(aclose(), 2.0)
+                    except BaseException:  # closing is best effort; the connection is dropped
+                        pass

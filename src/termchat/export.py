@@ -1,0 +1,54 @@
+"""Conversation export: Markdown and JSON (used by ``termchat history show`` and the TUI)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+
+def conversation_json(conv: Any, messages: list[Any]) -> dict[str, Any]:
+    """A conversation as a JSON-able dict: ``{"id", "title", "model", "system", "options",
+    "created_at", "updated_at", "messages": [{"role", "content", "model", "created_at",
+    "prompt_tokens", "completion_tokens", "cost_usd", "duration_s", "finish_reason",
+    "interrupted"}]}``; timestamps in UNIX seconds, cost in USD."""
+    return {
+        "id": conv.id,
+        "title": conv.title,
+        "model": conv.model,
+        "system": conv.system,
+        "options": conv.options,
+        "created_at": conv.created_at,
+        "updated_at": conv.updated_at,
+        "messages": [
+            {
+                "id": m.id,
+                "role": m.role,
+                "content": m.content,
+                "model": m.model,
+                "created_at": m.created_at,
+                "prompt_tokens": m.prompt_tokens,
+                "completion_tokens": m.completion_tokens,
+                "cost_usd": m.cost_usd,
+                "duration_s": m.duration_s,
+                "finish_reason": m.finish_reason,
+                "interrupted": m.interrupted,
+            }
+            for m in messages
+        ],
+    }
+
+
+def conversation_markdown(conv: Any, messages: list[Any]) -> str:
+    """A conversation as Markdown: a title, the system prompt, then each message under a
+    heading naming its role (and model for replies); interrupted replies are marked."""
+    out = [f"# {conv.title or conv.id}", ""]
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(conv.created_at))
+    out += [f"_conversation {conv.id}, started {when}_", ""]
+    if conv.system:
+        out += ["## System", "", conv.system, ""]
+    for m in messages:
+        head = "## User" if m.role == "user" else f"## Assistant ({m.model or 'unknown model'})"
+        if m.interrupted:
+            head += " — interrupted"
+        out += [head, "", m.content, ""]
+    return "\n".join(out).rstrip() + "\n"

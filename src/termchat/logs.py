@@ -1,0 +1,63 @@
+"""termchat's log file: ``paths.log_dir()/termchat.log``.
+
+Everything that is not for the user's eyes — LiteLLM's and httpx's log lines, tracebacks of
+internal errors — goes there, never to the terminal, and always through :class:`RedactFilter`
+so that no key is ever written.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .core.errors import redact
+
+_handler: logging.Handler | None = None
+
+
+class RedactFilter(logging.Filter):
+    """Removes keys from every log record before it is written."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            record.msg = redact(record.getMessage())
+            record.args = None
+        except Exception:
+            record.msg, record.args = "<unprintable log record>", None
+        return True
+
+
+def _file_handler() -> logging.Handler:
+    global _handler
+    if _handler is None:
+        from . import paths
+
+        handler: logging.Handler
+        try:
+            paths.log_dir().mkdir(parents=True, exist_ok=True)
+            handler = logging.FileHandler(paths.log_dir() / "termchat.log", encoding="utf-8", delay=True)
+        except OSError:
+            handler = logging.NullHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"))
+        handler.addFilter(RedactFilter())
+        _handler = handler
+    return _handler
+
+
+def get_logger() -> logging.Logger:
+    """The ``termchat`` logger, writing to the log file only."""
+    lg = logging.getLogger("termchat")
+    if _file_handler() not in lg.handlers:
+        lg.handlers = [_file_handler()]
+        lg.propagate = False
+        lg.setLevel(logging.INFO)
+    return lg
+
+
+def route_loggers(names: tuple[str, ...], level: int = logging.WARNING) -> None:
+    """Send the named third-party loggers to the log file only, at ``level`` and above."""
+    get_logger()
+    for name in names:
+        lg = logging.getLogger(name)
+        lg.handlers = [_file_handler()]
+        lg.propagate = False
+        lg.setLevel(level)
