@@ -1,0 +1,48 @@
+"""``termchat chat``: the full-screen chat app (Textual, imported only when the command runs)."""
+
+from __future__ import annotations
+
+import typer
+
+HELP = """Open the full-screen chat app.
+
+Conversations are shared with `termchat ask` (continue one here with -c or --cid ID).
+Enter sends, Ctrl+J inserts a new line, Ctrl+L picks a model, Ctrl+P opens the command
+palette, F1 lists every key, Ctrl+Q quits. Keys can be remapped in the config file's
+[keybindings] table (binding id = "key").
+"""
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``chat`` command to ``app``."""
+
+    @app.command("chat", help=HELP)
+    def chat(
+        model: str = typer.Option(None, "-m", "--model", help="Model id or alias.", show_default=False),
+        continue_: bool = typer.Option(False, "-c", "--continue", help="Open the last conversation."),
+        cid: str = typer.Option(None, "--cid", help="Open the conversation with this id (or prefix)."),
+        system: str = typer.Option(None, "-s", "--system", help="System prompt of a new conversation."),
+        option: list[str] = typer.Option(
+            None, "-o", "--option", metavar="NAME VALUE",
+            help="Model option for a new conversation, e.g. -o temperature 0.2 -o max_tokens 200.",
+        ),
+    ) -> None:
+        from ..config import load_config
+        from ..core.catalog import resolve_model
+        from ..store import Store
+        from .ask import parse_option_value, split_options
+
+        config = load_config()
+        options = {k: parse_option_value(v) for k, v in split_options(option or []).items()}
+        name = None
+        if model:
+            name = resolve_model(model, config, require_key=False).id  # a typo fails here, exit 2
+        store = Store()
+        if cid:
+            store.get_conversation(cid)  # unknown id: exit 2 before the screen opens
+        from ..tui.app import ChatApp
+
+        ChatApp(
+            config, store, model=name, conversation_id=cid, continue_last=continue_,
+            system=system, options=options,
+        ).run()

@@ -1,0 +1,1 @@
+"""Widgets of the chat app: messages, conversation view, prompt, sidebar, comparison panes."""

@@ -1,0 +1,49 @@
+"""Helpers for the Pilot tests: build the app on an isolated home and wait on conditions."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from tests.conftest import write_config
+
+
+def make_app(home, fake=None, *, model: str | None = "fake/m1", extra_config: str = "", **kwargs: Any):
+    """A :class:`ChatApp` on ``home`` with the fake server as endpoint ``fake``."""
+    from termchat.config import load_config
+    from termchat.store import Store
+    from termchat.tui.app import ChatApp
+
+    text = extra_config
+    if fake is not None:
+        text = f'[endpoints.fake]\napi_base = "{fake.base_url}"\n' + text
+    if text:
+        write_config(home, text)
+    return ChatApp(load_config(), Store(), model=model, **kwargs)
+
+
+async def wait_for(pilot, cond: Callable[[], Any], timeout: float = 15.0, what: str = "condition"):
+    """Pause the pilot until ``cond()`` is truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.02)
+
+
+async def type_and_send(pilot, text: str) -> None:
+    """Type ``text`` into the prompt and press Enter."""
+    app = pilot.app
+    app.prompt.focus()
+    app.prompt.text = text
+    await pilot.press("enter")
+
+
+async def wait_idle(pilot, timeout: float = 20.0) -> None:
+    """Wait until no reply is streaming."""
+    await wait_for(pilot, lambda: not pilot.app.busy, timeout, "the reply to finish")
+    await pilot.pause()
