@@ -57,9 +57,10 @@ def report_error(err: TermchatError) -> None:
 
 
 def _register() -> None:
-    from . import ask, config_cmd, history, keys
+    from . import ask, chat, config_cmd, history, keys
 
     ask.register(app)
+    chat.register(app)
     config_cmd.register(app)
     keys.register(app)
     history.register(app)
