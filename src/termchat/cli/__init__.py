@@ -64,6 +64,15 @@ def _register() -> None:
     config_cmd.register(app)
     keys.register(app)
     history.register(app)
+    from . import image, speak
+
+    image.register(app)
+    speak.register(app)
+    from . import aliases, doctor, models
+
+    models.register(app)
+    aliases.register(app)
+    doctor.register(app)
 
 
 _register()

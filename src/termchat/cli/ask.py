@@ -120,18 +120,19 @@ class Outcome:
 
 def register(app: typer.Typer) -> None:
     """Add the ``ask`` command to ``app``."""
+    from .complete import complete_cid, complete_model
 
     @app.command("ask", help=HELP)
     def ask(
         prompt: list[str] = typer.Argument(None, help="The instruction (words are joined)."),
-        model: str = typer.Option(None, "-m", "--model", help="Model id or alias.", show_default=False),
+        model: str = typer.Option(None, "-m", "--model", help="Model id or alias.", show_default=False, autocompletion=complete_model),
         system: str = typer.Option(None, "-s", "--system", help="System prompt."),
         option: list[str] = typer.Option(
             None, "-o", "--option", metavar="NAME VALUE",
             help="Model option, e.g. -o temperature 0.2 -o max_tokens 200 (or -o name=value).",
         ),
         continue_: bool = typer.Option(False, "-c", "--continue", help="Continue the last conversation."),
-        cid: str = typer.Option(None, "--cid", help="Continue the conversation with this id (or prefix)."),
+        cid: str = typer.Option(None, "--cid", help="Continue the conversation with this id (or prefix).", autocompletion=complete_cid),
         no_stream: bool = typer.Option(False, "--no-stream", help="Wait for the whole answer."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object with text, model, usage, cost, finish_reason and conversation id."),
         usage: bool = typer.Option(False, "-u", "--usage", help="Show tokens and USD cost on stderr."),

@@ -71,12 +71,17 @@ def load_litellm() -> Any:
         os.environ.setdefault("LITELLM_TELEMETRY", "False")
         import litellm
 
+        import warnings
+
+        # LiteLLM and pydantic emit deprecation warnings at import and per call: to the log file.
+        logging.captureWarnings(True)
+        warnings.filterwarnings("ignore", module=r"(litellm|pydantic|httpx|openai)(\..*)?")
         litellm.suppress_debug_info = True
         litellm.telemetry = False
         litellm.set_verbose = False
         from ..logs import route_loggers
 
-        route_loggers(_NOISY_LOGGERS)
+        route_loggers((*_NOISY_LOGGERS, "py.warnings"))
         from .local import LocalProvider
 
         litellm.custom_provider_map = [
@@ -161,7 +166,7 @@ def map_exception(exc: BaseException, rm: ResolvedModel | None = None) -> Termch
     low = msg.lower()
     ra = retry_after_seconds(exc)
 
-    if isinstance(exc, asyncio.TimeoutError | TimeoutError) or name in (
+    if isinstance(exc, asyncio.TimeoutError | TimeoutError) or "timed out" in low or "timeout on reading" in low or name in (
         "Timeout",
         "APITimeoutError",
         "ReadTimeout",
@@ -197,7 +202,7 @@ def map_exception(exc: BaseException, rm: ResolvedModel | None = None) -> Termch
     if name == "RateLimitError" or status == 429:
         wait = f" (it asks to wait {ra:.0f} s)" if ra else ""
         return RateLimitError(f"{who} is rate limiting requests{wait}: {msg}", hint="wait and try again", retry_after=ra)
-    if name in ("APIConnectionError", "ConnectError", "RemoteProtocolError", "ReadError", "ConnectionError", "ConnectionRefusedError", "ConnectionResetError", "OSError") or isinstance(exc, ConnectionError):
+    if name in ("APIConnectionError", "ConnectError", "RemoteProtocolError", "ReadError", "ConnectionError", "ConnectionRefusedError", "ConnectionResetError", "OSError") or isinstance(exc, ConnectionError) or low.startswith(("connection error", "connection refused", "all connection attempts failed")):
         where = f" at {rm.api_base}" if rm and rm.api_base else ""
         return ConnectionFailedError(
             f"could not reach {who}{where}: {msg}",
@@ -292,7 +297,8 @@ async def stream_chat(
         got_text = False
         stream = None
         try:
-            resp = await asyncio.wait_for(litellm.acompletion(**kwargs), timeout)
+            async with asyncio.timeout(timeout):
+                resp = await litellm.acompletion(**kwargs)
             if not req.stream:
                 text, reasoning = "", None
                 choices = getattr(resp, "choices", None) or []
@@ -318,7 +324,10 @@ async def stream_chat(
             it = stream.__aiter__()
             while True:
                 try:
-                    chunk = await asyncio.wait_for(it.__anext__(), timeout)
+                    # asyncio.timeout, not wait_for: wait_for can swallow a cancellation that
+                    # races with a chunk's arrival (Python 3.11), and Ctrl+C must always win.
+                    async with asyncio.timeout(timeout):
+                        chunk = await it.__anext__()
                 except StopAsyncIteration:
                     break
                 text, reasoning, fr = _delta_parts(chunk)
@@ -338,6 +347,14 @@ async def stream_chat(
                 if u and not usage_seen:
                     usage_seen = True
                     yield Usage(u[0], u[1], cost_usd(rm.info, *u))
+            # LiteLLM synthesises a final "stop" when a stream just ends; whether the provider
+            # itself said it was done is on the wrapper. A stream that ends without it was cut.
+            if hasattr(stream, "received_finish_reason"):
+                said = getattr(stream, "received_finish_reason", None) or getattr(
+                    stream, "intermittent_finish_reason", None
+                )
+                if said is None:
+                    finish = None
             if finish is None:
                 raise ConnectionFailedError(
                     f"the stream from {rm.provider} ended before the answer was complete",

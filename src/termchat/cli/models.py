@@ -1,0 +1,480 @@
+"""``termchat models``: list models, show one, pick the default, pull and remove Ollama models.
+
+The listing reads LiteLLM's catalog as data (never importing LiteLLM) and asks local servers
+(the embedded model, Ollama, configured OpenAI-compatible endpoints) what they serve, each with a
+short timeout, concurrently; see :mod:`termchat.core.listing`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from typing import Any
+
+import typer
+
+from .complete import complete_any_model, complete_ollama_model, complete_provider
+from .helptext import unwrap
+
+LIST_HELP = """List the models you can use: LiteLLM's catalog plus live local models.
+
+Live local models are the embedded model, \\[local_models] from the config, Ollama
+(OLLAMA_API_BASE or http://127.0.0.1:11434) and each OpenAI-compatible endpoint; each server
+gets under a second to answer, and one that does not is left out. The live list is cached for
+shell completion.
+
+On a terminal: a table. Into a pipe: one model per line, no header, tab-separated columns:
+id, aliases (comma-separated), context window (tokens), input USD per million tokens,
+output USD per million tokens, capabilities (comma-separated), key status. Unknown values are
+empty fields. Key status is one of: set, missing, not needed, unknown.
+
+--json prints one JSON list of objects with the keys: id, provider, mode, aliases (list),
+context_window, max_output_tokens (int or null), input_usd_per_mtok, output_usd_per_mtok
+(number or null), capabilities (list), key (status as above), key_source (env:NAME,
+keys file, endpoint config, or null), source (catalog, embedded, local_models, ollama or
+endpoint:NAME), live (bool), available (bool: key set or served live), deprecation_date
+(YYYY-MM-DD or null).
+
+Subcommands: info MODEL, default [MODEL], pull ollama/NAME, rm ollama/NAME.
+"""
+
+INFO_HELP = """Show everything known about one model or alias.
+
+Resolved id, provider, aliases, context window, max output, prices (USD per million tokens),
+capabilities, key status and its source, deprecation date.
+
+--json prints one object with all the keys of a `termchat models --json` object, plus: input
+(what you typed), litellm_model, api_base, key_env, key_masked, in_catalog (bool), live (bool,
+or null for cloud models: whether the local server serves it now), catalog (the raw catalog
+entry; prices there are USD per token).
+"""
+
+
+class Mode(StrEnum):
+    """``--mode`` values; :data:`termchat.core.listing.MODE_NAMES` maps them to catalog modes."""
+
+    chat = "chat"
+    image = "image"
+    speech = "speech"
+    transcription = "transcription"
+    embedding = "embedding"
+
+
+def fmt_tokens(n: int | None) -> str:
+    """``1000000`` -> ``1M``, ``200000`` -> ``200k``, ``None`` -> ``""`` (for the table)."""
+    if n is None:
+        return ""
+    if n >= 1_000_000 and n % 100_000 == 0:
+        return f"{n / 1_000_000:g}M"
+    if n >= 1000:
+        return f"{round(n / 1000):d}k"
+    return str(n)
+
+
+def fmt_price(usd: float | None) -> str:
+    """USD per million tokens for the table: ``3.00``, ``0.075``, ``""`` when unknown."""
+    if usd is None:
+        return ""
+    if usd == 0:
+        return "0"
+    return f"{usd:.2f}" if usd >= 0.1 else f"{usd:.4g}"
+
+
+def _num(v: float | int | None) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def tsv_line(row: Any) -> str:
+    """One pipe line for a :class:`~termchat.core.listing.ModelRow` (see the command help)."""
+    cols = [
+        row.id,
+        ",".join(row.aliases),
+        _num(row.context_window),
+        _num(row.input_usd_per_mtok),
+        _num(row.output_usd_per_mtok),
+        ",".join(row.capabilities),
+        row.key,
+    ]
+    return "\t".join(c.replace("\t", " ").replace("\n", " ") for c in cols)
+
+
+def print_table(rows: list[Any]) -> None:
+    """The Rich table shown on a terminal."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    table.add_column("model", overflow="fold")
+    table.add_column("aliases", style="cyan")
+    table.add_column("context", justify="right")
+    table.add_column("in $/M", justify="right")
+    table.add_column("out $/M", justify="right")
+    table.add_column("capabilities", style="dim")
+    table.add_column("key")
+    from rich.markup import escape
+
+    key_style = {"set": "green", "missing": "red", "not needed": "dim", "unknown": "yellow"}
+    for r in rows:
+        name = escape(r.id) + (" [green]live[/]" if r.live else "")
+        table.add_row(
+            name, escape(", ".join(r.aliases)), fmt_tokens(r.context_window),
+            fmt_price(r.input_usd_per_mtok), fmt_price(r.output_usd_per_mtok),
+            ", ".join(r.capabilities), f"[{key_style.get(r.key, '')}]{r.key}[/]",
+        )
+    Console(highlight=False).print(table)
+
+
+def _known_provider(provider: str, config: Any) -> None:
+    from ..core.catalog import all_endpoints, providers
+    from ..core.errors import UsageError
+
+    known = set(providers()) | set(all_endpoints(config))
+    if provider not in known:
+        import difflib
+
+        close = difflib.get_close_matches(provider, sorted(known), n=3)
+        raise UsageError(
+            f"unknown provider {provider!r}",
+            hint=f"did you mean: {', '.join(close)}?" if close else "see `termchat models`",
+        )
+
+
+def run_list(
+    *, provider: str | None, mode: Mode | None, vision: bool, tools: bool, search: str | None,
+    available: bool, as_json: bool,
+) -> None:
+    """The ``termchat models`` listing (see :data:`LIST_HELP` for the output shapes)."""
+    from ..config import load_config
+    from ..core.listing import MODE_NAMES, filter_rows, list_models
+
+    config = load_config()
+    if provider:
+        _known_provider(provider, config)
+    rows = filter_rows(
+        list_models(config),
+        provider=provider, mode=MODE_NAMES[mode.value] if mode else None, vision=vision,
+        tools=tools, search=search, available=available,
+    )
+    if as_json:
+        sys.stdout.write(json.dumps([r.to_dict() for r in rows], indent=1) + "\n")
+        return
+    if not rows:
+        from ..render import stderr_line
+
+        stderr_line("termchat: no model matches", style="yellow")
+        return
+    if sys.stdout.isatty():
+        print_table(rows)
+    else:
+        sys.stdout.write("".join(tsv_line(r) + "\n" for r in rows))
+
+
+# ---------------------------------------------------------------------------------------------
+# info
+
+
+def model_details(name: str, config: Any) -> dict[str, Any]:
+    """Everything known about a model or alias (the ``models info --json`` object).
+
+    Raises:
+        ModelNotFoundError: unknown model/alias (exit 2), with suggestions.
+        ConfigError: the config is invalid (exit 3).
+    """
+    from ..config import mask
+    from ..core import catalog as cat
+    from ..core.listing import (
+        KeyStatus,
+        aliases_by_id,
+        ollama_base,
+        probe_endpoint,
+        probe_ollama,
+        row_from_info,
+    )
+
+    rm = cat.resolve_model(name, config, require_key=False)
+    info = dict(rm.info)
+    provider = rm.id.split("/", 1)[0]
+    in_catalog = bool(cat.model_info(rm.id)) or (
+        provider in cat.all_endpoints(config) and bool(info)
+    )
+    if not info and provider in ("ollama", "ollama_chat"):
+        info = dict(cat.model_info("ollama/" + rm.id.split("/", 1)[1]))
+        in_catalog = bool(info)
+    keys = KeyStatus(config)
+    endpoints = cat.all_endpoints(config)
+    source = "catalog"
+    live: bool | None = None
+    bare = rm.id.split("/", 1)[1]
+    if provider == cat.LOCAL_PROVIDER:
+        source = "embedded" if bare == "smollm2" else "local_models"
+        local_models = config.data.get("local_models", {}) if config is not None else {}
+        if bare == "smollm2":
+            live = cat.embedded_available()
+        elif bare in local_models:
+            import os
+
+            live = os.path.isfile(os.path.expanduser(str(local_models[bare])))
+        else:
+            import os
+
+            live = bare.endswith(".gguf") and os.path.isfile(os.path.expanduser(bare))
+    elif provider in ("ollama", "ollama_chat"):
+        source = "ollama"
+        try:
+            served = probe_ollama(ollama_base(), 1.0)
+            live = bare in served or f"{bare}:latest" in served
+        except Exception:
+            live = False
+    elif provider in endpoints and rm.api_base is not None:
+        source = f"endpoint:{provider}"
+        try:
+            live = bare in probe_endpoint(str(endpoints[provider]["api_base"]), keys.key(provider), 1.0)
+        except Exception:
+            live = False
+    row = row_from_info(rm.id, info, keys, aliases_by_id(config), source=source, live=bool(live))
+    key = keys.key(provider) if row.key == "set" else None
+    doc = row.to_dict()
+    doc.update(
+        input=name,
+        litellm_model=rm.litellm_model,
+        api_base=rm.api_base,
+        key_env=rm.key_env,
+        key_masked=mask(key) if key else None,
+        in_catalog=in_catalog,
+        live=live,
+        catalog={k: v for k, v in info.items() if k != "key"},
+    )
+    return doc
+
+
+def print_details(doc: dict[str, Any]) -> None:
+    """``models info`` as aligned ``label  value`` lines."""
+    from ..render import sanitize
+
+    def price(v: float | None) -> str:
+        return "unknown" if v is None else f"${v:,.4g} per million tokens"
+
+    def tokens(v: int | None) -> str:
+        return "unknown" if v is None else f"{v:,} tokens"
+
+    key = doc["key"]
+    if doc["key_source"]:
+        key += f" ({doc['key_source']})"
+    if doc["key_masked"]:
+        key += f" {doc['key_masked']}"
+    if doc["key"] == "missing" and doc["key_env"]:
+        key += f" — set {doc['key_env']} or run `termchat keys set {doc['provider']}`"
+    lines = [
+        ("model", doc["id"]),
+        ("you typed", doc["input"] if doc["input"] != doc["id"] else None),
+        ("provider", doc["provider"]),
+        ("aliases", ", ".join(doc["aliases"]) or "none"),
+        ("mode", doc["mode"]),
+        ("context window", tokens(doc["context_window"])),
+        ("max output", tokens(doc["max_output_tokens"])),
+        ("input price", price(doc["input_usd_per_mtok"])),
+        ("output price", price(doc["output_usd_per_mtok"])),
+        ("capabilities", ", ".join(doc["capabilities"]) or "none listed"),
+        ("key", key),
+        ("deprecation", doc["deprecation_date"]),
+        ("source", doc["source"]),
+        ("live", None if doc["live"] is None else ("yes" if doc["live"] else "no (not served now)")),
+        ("litellm model", doc["litellm_model"]),
+        ("api base", doc["api_base"]),
+        ("in catalog", "yes" if doc["in_catalog"] else
+         "no (termchat passes the name through; the provider decides)"),
+    ]
+    width = max(len(label) for label, _ in lines)
+    out = [f"{label:<{width}}  {sanitize(str(value))}" for label, value in lines if value is not None]
+    sys.stdout.write("\n".join(out) + "\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# pull
+
+
+def run_pull(model: str) -> None:
+    """Pull an Ollama model, showing progress on stderr (a Rich bar on a TTY, plain lines
+    otherwise). Raises the errors of :func:`termchat.core.ollama.pull`."""
+    from ..core import ollama
+    from ..core.listing import ollama_id
+    from ..core.modelcache import update_local_cache
+
+    name = ollama.ollama_name(model)
+    events = ollama.pull(name)
+    if sys.stderr.isatty():
+        _pull_rich(events)
+    else:
+        _pull_plain(events)
+    try:
+        update_local_cache("ollama", [ollama_id(n) for n in ollama.tags()])
+    except Exception:
+        pass
+    typer.echo(f"pulled {model}", err=True)
+
+
+def _pull_plain(events: Any) -> None:
+    last: tuple[str, str, int] | None = None
+    for ev in events:
+        status = str(ev.get("status", ""))
+        total, done = ev.get("total"), ev.get("completed")
+        if isinstance(total, int) and total > 0 and isinstance(done, int):
+            pct = min(100, done * 100 // total)
+            key = (status, str(ev.get("digest", "")), pct // 10)
+            if key != last:
+                last = key
+                digest = str(ev.get("digest", ""))[7:19]
+                sys.stderr.write(f"{status} {digest} {pct}% ({done:,}/{total:,} bytes)\n")
+        elif last is None or status != last[0]:
+            last = (status, "", -1)
+            sys.stderr.write(status + "\n")
+        sys.stderr.flush()
+
+
+def _pull_rich(events: Any) -> None:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TransferSpeedColumn,
+    )
+
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+        console=console, transient=False,
+    ) as progress:
+        tasks: dict[str, Any] = {}
+        status_task = progress.add_task("starting", total=None)
+        for ev in events:
+            status = str(ev.get("status", ""))
+            digest = ev.get("digest")
+            total, done = ev.get("total"), ev.get("completed")
+            if digest and isinstance(total, int):
+                if digest not in tasks:
+                    tasks[digest] = progress.add_task(f"{status} {str(digest)[7:19]}", total=total)
+                progress.update(tasks[digest], completed=done or 0)
+            else:
+                progress.update(status_task, description=status)
+
+
+DEFAULT_HELP = """Show the effective default model and where it comes from, or set it.
+
+Without MODEL: the model used when -m is not given (-m > TERMCHAT_MODEL > config
+default_model > a provider whose key is set > a running Ollama > the embedded model).
+With MODEL: check that it resolves, then write default_model to the config file.
+"""
+
+PULL_HELP = """Download an Ollama model, with progress on stderr.
+
+Ollama reporting an error → exit 1 with its message; Ollama not reachable → exit 4.
+Uses OLLAMA_API_BASE (default http://127.0.0.1:11434).
+"""
+
+RM_HELP = """Remove an Ollama model.
+
+Unknown model → exit 2; Ollama not reachable → exit 4.
+"""
+
+# ---------------------------------------------------------------------------------------------
+# registration
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``models`` command group to ``app``."""
+    sub = typer.Typer(invoke_without_command=True, no_args_is_help=False)
+    app.add_typer(sub, name="models")
+
+    @sub.callback(invoke_without_command=True, help=unwrap(LIST_HELP))
+    def list_(
+        ctx: typer.Context,
+        provider: str = typer.Option(None, "--provider", "-p", help="Only this provider (ollama also matches ollama_chat).", autocompletion=complete_provider),
+        mode: Mode = typer.Option(None, "--mode", help="Only models of this kind."),
+        vision: bool = typer.Option(False, "--vision", help="Only models that take images."),
+        tools: bool = typer.Option(False, "--tools", help="Only models with function calling."),
+        search: str = typer.Option(None, "--search", "-s", help="Only ids or aliases containing TEXT (any case).", metavar="TEXT"),
+        available: bool = typer.Option(False, "--available", "-a", help="Only models usable now: key set, or served by a local server that answers."),
+        as_json: bool = typer.Option(False, "--json", help="Print a JSON list (shape above)."),
+    ) -> None:
+        if ctx.invoked_subcommand is not None:
+            return
+        run_list(provider=provider, mode=mode, vision=vision, tools=tools, search=search,
+                 available=available, as_json=as_json)
+
+    @sub.command("info", help=unwrap(INFO_HELP))
+    def info(
+        model: str = typer.Argument(..., help="Model id or alias.", autocompletion=complete_any_model),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    ) -> None:
+        from ..config import load_config
+
+        doc = model_details(model, load_config())
+        if as_json:
+            sys.stdout.write(json.dumps(doc, indent=1) + "\n")
+        else:
+            print_details(doc)
+
+    @sub.command("default", help=unwrap(DEFAULT_HELP))
+    def default(
+        model: str = typer.Argument(None, help="Model id or alias to make the default.", autocompletion=complete_any_model),
+        unset: bool = typer.Option(False, "--unset", help="Remove default_model from the config file."),
+        as_json: bool = typer.Option(False, "--json", help="Print {model, id, source, configured} as JSON."),
+    ) -> None:
+        from ..config import load_config, set_value, unset_value
+        from ..core.catalog import pick_default_model, resolve_model
+        from ..core.errors import UsageError
+
+        config = load_config()
+        if unset:
+            if model:
+                raise UsageError("give MODEL or --unset, not both")
+            removed = unset_value("default_model")
+            typer.echo("default_model removed" if removed else "default_model was not set", err=True)
+            return
+        if model:
+            rm = resolve_model(model, config, require_key=False)
+            set_value("default_model", model)
+            note = f" → {rm.id}" if rm.id != model else ""
+            typer.echo(f"default_model = {model}{note}", err=True)
+            if config.source("default_model").startswith("env:"):
+                typer.echo("note: TERMCHAT_MODEL is set and overrides the file", err=True)
+            return
+        name, why = pick_default_model(config)
+        rm = resolve_model(name, config, require_key=False)
+        if why:
+            source = f"automatic: {why}"
+        else:
+            src = config.source("default_model")
+            source = f"config file {config.path}" if src == "file" else src
+        if as_json:
+            sys.stdout.write(json.dumps({"model": name, "id": rm.id, "source": source,
+                                         "configured": not why}) + "\n")
+            return
+        shown = name if name == rm.id else f"{name} → {rm.id}"
+        typer.echo(f"{shown}    ({source})")
+
+    @sub.command("pull", help=unwrap(PULL_HELP))
+    def pull(model: str = typer.Argument(..., help="ollama/NAME, e.g. ollama/llama3.2")) -> None:
+        run_pull(model)
+
+    @sub.command("rm", help=unwrap(RM_HELP))
+    def rm(model: str = typer.Argument(..., help="ollama/NAME", autocompletion=complete_ollama_model)) -> None:
+        from ..core import ollama
+        from ..core.listing import ollama_id
+        from ..core.modelcache import update_local_cache
+
+        name = ollama.ollama_name(model)
+        ollama.delete(name)
+        try:
+            update_local_cache("ollama", [ollama_id(n) for n in ollama.tags()])
+        except Exception:
+            pass
+        typer.echo(f"removed {model}", err=True)

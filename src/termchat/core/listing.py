@@ -1,0 +1,566 @@
+"""Model listing: catalog rows, live local models, key status, and the caches completion reads.
+
+Nothing here imports LiteLLM. The catalog is LiteLLM's bundled JSON read as data
+(:mod:`termchat.core.catalog`); local servers are asked with ``urllib`` (stdlib), each with a short
+timeout (:data:`PROBE_TIMEOUT` seconds), all at once in daemon threads, so a listing never waits
+longer than about one timeout for servers that do not answer. A server that does not answer is
+simply absent from the live list.
+
+Every fetch of the live models rewrites the ``local_models.json`` cache that shell completion
+reads (see :mod:`termchat.core.modelcache`).
+
+Prices in rows are USD per million tokens; context windows and output limits are tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from . import catalog as cat
+from . import modelcache
+
+if TYPE_CHECKING:
+    from ..config import Config
+
+#: Seconds each local server gets to answer a listing probe.
+PROBE_TIMEOUT = 0.8
+
+#: ``--mode`` names -> the catalog's ``mode`` value.
+MODE_NAMES: dict[str, str] = {
+    "chat": "chat",
+    "image": "image_generation",
+    "speech": "audio_speech",
+    "transcription": "audio_transcription",
+    "embedding": "embedding",
+}
+
+#: Providers that run on the user's machine and take no key.
+KEYLESS_PROVIDERS = frozenset(
+    {"local", "ollama", "ollama_chat", "lm_studio", "llamafile", "hosted_vllm", "lemonade"}
+)
+
+# Catalog flag -> capability name, in display order.
+_CAPABILITY_FLAGS: list[tuple[str, str]] = [
+    ("supports_vision", "vision"),
+    ("supports_function_calling", "tools"),
+    ("supports_reasoning", "reasoning"),
+    ("supports_web_search", "search"),
+    ("supports_pdf_input", "pdf"),
+    ("supports_audio_input", "audio-in"),
+    ("supports_audio_output", "audio-out"),
+    ("supports_response_schema", "json-schema"),
+    ("supports_prompt_caching", "caching"),
+]
+# Catalog mode -> capability name (chat-like modes add none).
+_MODE_CAPABILITY = {
+    "image_generation": "image",
+    "image_edit": "image-edit",
+    "audio_speech": "speech",
+    "audio_transcription": "transcription",
+    "embedding": "embedding",
+    "video_generation": "video",
+}
+_CHAT_MODES = {"chat", "completion", "responses"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Rows
+
+
+@dataclass
+class ModelRow:
+    """One model in a listing.
+
+    Attributes:
+        id: model id (``provider/model``).
+        provider: the part before the first ``/`` (an endpoint name for endpoint models).
+        mode: the catalog's mode (``chat``, ``image_generation``, ``audio_speech``, …); live
+            models the catalog does not know are ``chat``.
+        aliases: alias names that resolve to this id (built-in and user).
+        context_window: input tokens (``max_input_tokens``), or ``None``.
+        max_output_tokens: output tokens, or ``None``.
+        input_usd_per_mtok / output_usd_per_mtok: USD per million tokens, or ``None``.
+        capabilities: e.g. ``["vision", "tools", "reasoning"]`` or ``["image"]``.
+        key: ``set``, ``missing``, ``not needed`` (local) or ``unknown`` (a provider that
+            authenticates in a way termchat does not check).
+        key_source: ``env:NAME``, ``keys file``, ``endpoint config``, or ``None``.
+        source: ``catalog``, ``embedded``, ``local_models``, ``ollama`` or ``endpoint:NAME``.
+        live: served right now by a local server that answered (or an installed local file).
+        deprecation_date: ``YYYY-MM-DD`` from the catalog, or ``None``.
+    """
+
+    id: str
+    provider: str
+    mode: str = "chat"
+    aliases: list[str] = field(default_factory=list)
+    context_window: int | None = None
+    max_output_tokens: int | None = None
+    input_usd_per_mtok: float | None = None
+    output_usd_per_mtok: float | None = None
+    capabilities: list[str] = field(default_factory=list)
+    key: str = "unknown"
+    key_source: str | None = None
+    source: str = "catalog"
+    live: bool = False
+    deprecation_date: str | None = None
+
+    @property
+    def available(self) -> bool:
+        """Usable now: its key is set, or a local server/file serves it."""
+        return self.key == "set" or self.live
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (``termchat models --json``): every attribute plus ``available``."""
+        return {**asdict(self), "available": self.available}
+
+
+def per_million(value: Any) -> float | None:
+    """A per-token USD price as USD per million tokens (rounded to 6 decimals), or ``None``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return round(float(value) * 1_000_000, 6)
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def capabilities(info: Mapping[str, Any]) -> list[str]:
+    """Capability names of a catalog entry: mode-derived (``image``, ``speech``,
+    ``transcription``, ``embedding``…) first, then flags (``vision``, ``tools``, ``reasoning``…)."""
+    caps: list[str] = []
+    mode = info.get("mode")
+    if isinstance(mode, str) and mode not in _CHAT_MODES:
+        caps.append(_MODE_CAPABILITY.get(mode, mode.replace("_", "-")))
+    caps += [name for flag, name in _CAPABILITY_FLAGS if info.get(flag) is True]
+    return caps
+
+
+def alias_targets(config: Config | None) -> dict[str, str]:
+    """Alias name -> the model id it ends at (chains followed, bare catalog names made
+    canonical). Never raises; an alias to something unresolvable maps to its raw target."""
+    aliases = cat.all_aliases(config)
+    out: dict[str, str] = {}
+    for name in aliases:
+        target, _ = cat._expand_alias(name, aliases)
+        if "/" not in target:
+            target = cat._bare_index().get(target, target)
+        out[name] = target
+    return out
+
+
+def aliases_by_id(config: Config | None) -> dict[str, list[str]]:
+    """Model id -> the aliases that resolve to it (sorted)."""
+    rev: dict[str, list[str]] = {}
+    for name, target in sorted(alias_targets(config).items()):
+        rev.setdefault(target, []).append(name)
+    return rev
+
+
+class KeyStatus:
+    """Key status per provider, computed once per provider (reads the keys file once).
+
+    ``status(provider)`` -> ``(status, source)``; see :class:`ModelRow` for the values.
+    """
+
+    def __init__(self, config: Config | None, env: Mapping[str, str] | None = None):
+        from ..config import read_keys
+
+        self.config = config
+        self.env = os.environ if env is None else env
+        self.endpoints = cat.all_endpoints(config)
+        try:
+            self.keys = read_keys()
+        except Exception:  # a malformed keys file: doctor reports it; listings carry on
+            self.keys = {}
+        self._memo: dict[str, tuple[str, str | None]] = {}
+
+    def status(self, provider: str) -> tuple[str, str | None]:
+        """``(status, source)`` for ``provider`` (an endpoint name, a LiteLLM provider…)."""
+        if provider not in self._memo:
+            self._memo[provider] = self._compute(provider)
+        return self._memo[provider]
+
+    def key(self, provider: str) -> str | None:
+        """The key itself (for masking or an ``Authorization`` header), or ``None``."""
+        ep = self.endpoints.get(provider)
+        if ep is not None:
+            if ep.get("api_key"):
+                return str(ep["api_key"])
+            if ep.get("api_key_env"):
+                return self.env.get(ep["api_key_env"]) or None
+        key, _ = cat.lookup_key(provider, self.config, self.env, self.keys)
+        return key
+
+    def _compute(self, provider: str) -> tuple[str, str | None]:
+        ep = self.endpoints.get(provider)
+        if ep is not None:
+            if ep.get("api_key"):
+                return "set", "endpoint config"
+            var = ep.get("api_key_env")
+            if var:
+                return ("set", f"env:{var}") if self.env.get(var) else ("missing", None)
+            key, source = cat.lookup_key(provider, self.config, self.env, self.keys)
+            return ("set", source) if key else ("not needed", None)
+        if provider in KEYLESS_PROVIDERS:
+            return "not needed", None
+        key, source = cat.lookup_key(provider, self.config, self.env, self.keys)
+        if key:
+            return "set", source
+        return ("missing", None) if provider in cat.PROVIDER_KEY_ENV else ("unknown", None)
+
+
+def row_from_info(
+    model_id: str,
+    info: Mapping[str, Any],
+    keys: KeyStatus,
+    aliases: Mapping[str, list[str]],
+    *,
+    source: str = "catalog",
+    live: bool = False,
+) -> ModelRow:
+    """Build a :class:`ModelRow` from a catalog entry (``{}`` for an unknown model)."""
+    provider = model_id.split("/", 1)[0]
+    status, key_source = keys.status(provider)
+    mode = info.get("mode")
+    dep = info.get("deprecation_date")
+    return ModelRow(
+        id=model_id,
+        provider=provider,
+        mode=mode if isinstance(mode, str) else "chat",
+        aliases=list(aliases.get(model_id, [])),
+        context_window=_int_or_none(info.get("max_input_tokens")),
+        max_output_tokens=_int_or_none(info.get("max_output_tokens")),
+        input_usd_per_mtok=per_million(info.get("input_cost_per_token")),
+        output_usd_per_mtok=per_million(info.get("output_cost_per_token")),
+        capabilities=capabilities(info),
+        key=status,
+        key_source=key_source,
+        source=source,
+        live=live,
+        deprecation_date=dep if isinstance(dep, str) else None,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Live local models
+
+
+@dataclass
+class LiveModel:
+    """A model a local server (or file) serves now: its id, where it comes from (``embedded``,
+    ``local_models``, ``ollama``, ``endpoint:NAME``) and its catalog entry (``{}`` if none)."""
+
+    id: str
+    source: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ServerStatus:
+    """The outcome of asking one local server for its models.
+
+    Attributes:
+        name: ``ollama`` or ``endpoint:NAME``.
+        url: the URL that was asked.
+        ok: whether it answered with a model list within the timeout.
+        error: one line saying why not (``connection refused``, ``timed out``, ``HTTP 401``…).
+        models: the model names it listed (as the server names them).
+        configured: whether the user configured it (``[endpoints.NAME]`` in the config file, or
+            ``OLLAMA_API_BASE`` for Ollama) rather than it being a built-in default.
+    """
+
+    name: str
+    url: str
+    ok: bool = False
+    error: str | None = None
+    models: list[str] = field(default_factory=list)
+    configured: bool = False
+
+
+@dataclass
+class LiveResult:
+    """Live local models and the state of every server asked (see :func:`fetch_live`)."""
+
+    models: list[LiveModel] = field(default_factory=list)
+    servers: list[ServerStatus] = field(default_factory=list)
+
+
+def _is_loopback(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").lower()
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def http_json(
+    url: str,
+    *,
+    timeout: float,
+    method: str = "GET",
+    body: Any = None,
+    headers: Mapping[str, str] | None = None,
+    limit: int = 5_000_000,
+) -> Any:
+    """One HTTP request with a JSON answer. Proxies are bypassed for loopback addresses.
+
+    Raises ``OSError`` (``urllib.error.URLError``/``HTTPError``, timeouts) or ``ValueError`` (the
+    answer is not JSON).
+    """
+    import urllib.request
+
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method, headers=dict(headers or {}))
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    opener = (
+        urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        if _is_loopback(url)
+        else urllib.request.build_opener()
+    )
+    with opener.open(req, timeout=timeout) as resp:
+        raw = resp.read(limit)
+    return json.loads(raw) if raw.strip() else None
+
+
+def describe_error(exc: BaseException) -> str:
+    """A short reason for a failed probe: ``connection refused``, ``timed out``, ``HTTP 404``…"""
+    import socket
+    import urllib.error
+
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code}"
+    reason = getattr(exc, "reason", exc)
+    if isinstance(reason, TimeoutError | socket.timeout):
+        return "timed out"
+    if isinstance(reason, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(reason, socket.gaierror):
+        return "unknown host"
+    if isinstance(exc, ValueError):
+        return "the answer is not JSON"
+    text = str(getattr(reason, "strerror", None) or reason)
+    return " ".join(text.split())[:120] or type(exc).__name__
+
+
+def ollama_base(env: Mapping[str, str] | None = None) -> str:
+    """Ollama's base URL (no ``/v1``): ``OLLAMA_API_BASE`` or ``http://127.0.0.1:11434``."""
+    env = os.environ if env is None else env
+    return (env.get("OLLAMA_API_BASE") or cat.DEFAULT_OLLAMA_BASE).rstrip("/")
+
+
+def ollama_id(name: str) -> str:
+    """Ollama's model name (``llama3.2:latest``) as a termchat id (``ollama_chat/llama3.2``);
+    the ``:latest`` tag is implied, other tags are kept."""
+    if name.endswith(":latest"):
+        name = name[: -len(":latest")]
+    return f"ollama_chat/{name}"
+
+
+def probe_ollama(base: str, timeout: float = PROBE_TIMEOUT) -> list[str]:
+    """Model names Ollama serves at ``base`` (``GET /api/tags``).
+
+    Raises ``OSError``/``ValueError`` when it does not answer with a model list in time.
+    """
+    data = http_json(f"{base.rstrip('/')}/api/tags", timeout=timeout)
+    if not isinstance(data, dict) or not isinstance(data.get("models"), list):
+        raise ValueError("no model list in the answer")
+    return [str(m["name"]) for m in data["models"] if isinstance(m, dict) and m.get("name")]
+
+
+def probe_endpoint(api_base: str, key: str | None, timeout: float = PROBE_TIMEOUT) -> list[str]:
+    """Model ids an OpenAI-compatible server lists at ``{api_base}/models``.
+
+    Raises ``OSError``/``ValueError`` when it does not answer with a model list in time.
+    """
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    data = http_json(f"{api_base.rstrip('/')}/models", timeout=timeout, headers=headers)
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        raise ValueError("no model list in the answer")
+    return [str(m["id"]) for m in data["data"] if isinstance(m, dict) and m.get("id")]
+
+
+def _run_all(tasks: list[Callable[[], None]], deadline_s: float) -> None:
+    """Run callables in daemon threads and wait at most ``deadline_s`` seconds for them all
+    (a thread still stuck afterwards is abandoned; it cannot hold the process at exit)."""
+    threads = [threading.Thread(target=t, daemon=True) for t in tasks]
+    for t in threads:
+        t.start()
+    end = time.monotonic() + deadline_s
+    for t in threads:
+        t.join(max(0.0, end - time.monotonic()))
+
+
+def fetch_live(
+    config: Config | None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = PROBE_TIMEOUT,
+    write_cache: bool = True,
+) -> LiveResult:
+    """Ask every local source for its models, concurrently, and (by default) rewrite the
+    ``local_models.json`` cache.
+
+    Sources: the embedded model (``local/smollm2`` when installed), ``[local_models]`` entries
+    whose file exists, Ollama (``/api/tags`` at :func:`ollama_base`), and every endpoint of
+    :func:`termchat.core.catalog.all_endpoints` (``GET {api_base}/models``). Each server has
+    ``timeout`` seconds; one that does not answer contributes no models. Never raises.
+    """
+    env = os.environ if env is None else env
+    result = LiveResult()
+    local: list[LiveModel] = []
+    if cat.embedded_available():
+        local.append(LiveModel(cat.DEFAULT_LOCAL_MODEL, "embedded", _local_info()))
+    local_models = (config.data.get("local_models", {}) if config is not None else {}) or {}
+    for name, path in sorted(local_models.items()):
+        if isinstance(path, str) and os.path.isfile(os.path.expanduser(path)):
+            local.append(LiveModel(f"local/{name}", "local_models", _local_info()))
+
+    keys = KeyStatus(config, env)
+    user_endpoints = config.endpoints if config is not None else {}
+    servers: list[ServerStatus] = [
+        ServerStatus("ollama", ollama_base(env) + "/api/tags", configured=bool(env.get("OLLAMA_API_BASE")))
+    ]
+    probes: list[Callable[[], list[str]]] = [lambda: probe_ollama(ollama_base(env), timeout)]
+    for name, ep in cat.all_endpoints(config).items():
+        base = str(ep.get("api_base", ""))
+        servers.append(
+            ServerStatus(f"endpoint:{name}", base.rstrip("/") + "/models",
+                         configured=name in user_endpoints)
+        )
+        key = keys.key(name)
+        probes.append(lambda base=base, key=key: probe_endpoint(base, key, timeout))
+
+    def task(status: ServerStatus, probe: Callable[[], list[str]]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                status.models = probe()
+                status.ok = True
+            except Exception as exc:
+                status.error = describe_error(exc)
+
+        return run
+
+    _run_all([task(s, p) for s, p in zip(servers, probes, strict=True)], timeout + 0.3)
+    for status in servers:
+        if not status.ok and status.error is None:
+            status.error = "timed out"
+
+    models = list(local)
+    for status in servers:
+        if not status.ok:
+            continue
+        if status.name == "ollama":
+            for name in status.models:
+                mid = ollama_id(name)
+                bare = mid.split("/", 1)[1]
+                info = cat.model_info(f"ollama/{bare}") or cat.model_info(f"ollama/{name}")
+                models.append(LiveModel(mid, "ollama", dict(info)))
+        else:
+            ep_name = status.name.split(":", 1)[1]
+            for mid in status.models:
+                models.append(
+                    LiveModel(f"{ep_name}/{mid}", status.name, dict(cat.model_info(f"openai/{mid}")))
+                )
+    result.models = models
+    result.servers = servers
+    if write_cache:
+        write_local_cache(models)
+    return result
+
+
+def _local_info() -> dict[str, Any]:
+    """The catalog-like entry of an embedded model (free, chat, 8192-token context)."""
+    return {
+        "mode": "chat",
+        "litellm_provider": cat.LOCAL_PROVIDER,
+        "input_cost_per_token": 0.0,
+        "output_cost_per_token": 0.0,
+        "max_input_tokens": 8192,
+    }
+
+
+def write_local_cache(models: list[LiveModel]) -> None:
+    """Rewrite ``local_models.json`` with ``models`` (see :mod:`termchat.core.modelcache`)."""
+    modelcache.write_local_cache([(m.id, m.source) for m in models])
+
+
+# ---------------------------------------------------------------------------------------------
+# The listing
+
+
+def list_models(
+    config: Config | None,
+    env: Mapping[str, str] | None = None,
+    live: LiveResult | None = None,
+) -> list[ModelRow]:
+    """Every model: live local ones first (embedded, ``[local_models]``, Ollama, endpoints),
+    then the catalog sorted by id. ``live`` defaults to :func:`fetch_live` (network probes)."""
+    env = os.environ if env is None else env
+    if live is None:
+        live = fetch_live(config, env)
+    keys = KeyStatus(config, env)
+    by_id = aliases_by_id(config)
+    rows: list[ModelRow] = []
+    seen: set[str] = set()
+    for m in live.models:
+        if m.id in seen:
+            continue
+        seen.add(m.id)
+        rows.append(row_from_info(m.id, m.info, keys, by_id, source=m.source, live=True))
+    for ep_name, ep in ((k, v) for k, v in (config.endpoints if config else {}).items()):
+        for name in ep.get("models", []) or []:
+            mid = f"{ep_name}/{name}"
+            if mid not in seen:
+                seen.add(mid)
+                rows.append(row_from_info(mid, cat.model_info(f"openai/{name}"), keys, by_id,
+                                          source=f"endpoint:{ep_name}"))
+    for mid in sorted(cat.catalog()):
+        if mid not in seen:
+            rows.append(row_from_info(mid, cat.catalog()[mid], keys, by_id))
+    try:
+        if modelcache.catalog_ids_stale():
+            modelcache.write_catalog_ids()
+    except Exception:
+        pass
+    return rows
+
+
+def filter_rows(
+    rows: list[ModelRow],
+    *,
+    provider: str | None = None,
+    mode: str | None = None,
+    vision: bool = False,
+    tools: bool = False,
+    search: str | None = None,
+    available: bool = False,
+) -> list[ModelRow]:
+    """Rows matching every given filter. ``provider`` ``ollama`` also matches ``ollama_chat``
+    (and the reverse); ``mode`` is a catalog mode (see :data:`MODE_NAMES`); ``search`` is a
+    case-insensitive substring of the id or an alias."""
+    wanted = {provider} if provider else set()
+    if wanted & {"ollama", "ollama_chat"}:
+        wanted = {"ollama", "ollama_chat"}
+    needle = search.lower() if search else None
+    out = []
+    for r in rows:
+        if wanted and r.provider not in wanted:
+            continue
+        if mode and r.mode != mode:
+            continue
+        if vision and "vision" not in r.capabilities:
+            continue
+        if tools and "tools" not in r.capabilities:
+            continue
+        if available and not r.available:
+            continue
+        if needle and needle not in r.id.lower() and not any(needle in a.lower() for a in r.aliases):
+            continue
+        out.append(r)
+    return out

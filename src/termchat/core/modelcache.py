@@ -1,0 +1,131 @@
+"""The two small cache files shell completion reads, so a TAB needs no network and no catalog parse.
+
+Kept light on purpose (no dataclasses, nothing parsed at import): completion imports it on every
+TAB. Both files live under ``paths.cache_dir()`` and are written atomically; a missing or broken
+file is treated as empty or stale, never as an error.
+
+``local_models.json`` — the live local models, rewritten every time they are fetched
+(``termchat models``, ``termchat doctor``, after ``models pull``/``rm``)::
+
+    {"version": 1, "fetched_at": <UNIX seconds>, "models": [{"id": str, "source": str}, ...]}
+
+``source`` is ``embedded``, ``local_models``, ``ollama`` or ``endpoint:NAME``.
+
+``catalog_ids.json`` — the catalog's model ids per mode, rebuilt when LiteLLM's bundled JSON
+changes (its path, size and mtime in nanoseconds form ``key``); building it parses the 3 MB
+catalog once (about 0.15 s), reading it takes about 2 ms::
+
+    {"version": 1, "key": "<path>:<size>:<mtime_ns>",
+     "modes": {"chat": [str], "image_generation": [str], "audio_speech": [str]}}
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from .. import paths
+
+LOCAL_MODELS_CACHE = "local_models.json"
+CATALOG_IDS_CACHE = "catalog_ids.json"
+CACHE_VERSION = 1
+
+#: Catalog modes whose ids are cached for completion.
+COMPLETION_MODES = ("chat", "image_generation", "audio_speech")
+
+
+def write_local_cache(models: list[tuple[str, str]]) -> None:
+    """Rewrite ``local_models.json`` from ``(id, source)`` pairs. A failure to write is ignored:
+    the cache only helps completion."""
+    doc = {
+        "version": CACHE_VERSION,
+        "fetched_at": time.time(),
+        "models": [{"id": mid, "source": source} for mid, source in models],
+    }
+    try:
+        paths.atomic_write(paths.cache_dir() / LOCAL_MODELS_CACHE, json.dumps(doc).encode())
+    except OSError:
+        pass
+
+
+def read_local_cache() -> list[dict[str, str]]:
+    """The cached live local models as ``[{"id": str, "source": str}]`` (``[]`` without a
+    readable cache)."""
+    try:
+        doc = json.loads((paths.cache_dir() / LOCAL_MODELS_CACHE).read_bytes())
+        return [
+            {"id": str(m["id"]), "source": str(m.get("source", ""))}
+            for m in doc.get("models", [])
+            if isinstance(m, dict) and m.get("id")
+        ]
+    except (OSError, ValueError, AttributeError, TypeError):
+        return []
+
+
+def update_local_cache(source: str, ids: list[str]) -> None:
+    """Replace the cached models of one ``source`` (e.g. ``ollama`` after a pull or rm) with
+    ``ids``, keeping the others."""
+    kept = [(m["id"], m["source"]) for m in read_local_cache() if m["source"] != source]
+    write_local_cache(kept + [(i, source) for i in ids])
+
+
+def catalog_stamp() -> str | None:
+    """Identity of LiteLLM's bundled JSON, ``"<path>:<size>:<mtime_ns>"``, or ``None`` when
+    LiteLLM is not installed (found with ``find_spec``; LiteLLM is not imported)."""
+    from .catalog import litellm_package_dir
+
+    pkg = litellm_package_dir()
+    if pkg is None:
+        return None
+    path = pkg / "model_prices_and_context_window_backup.json"
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return f"{path}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def write_catalog_ids(stamp: str | None = None) -> dict[str, list[str]]:
+    """Parse the catalog and rewrite ``catalog_ids.json``; returns mode -> sorted ids."""
+    from .catalog import catalog
+
+    modes: dict[str, list[str]] = {m: [] for m in COMPLETION_MODES}
+    for mid, entry in catalog().items():
+        mode = entry.get("mode")
+        if mode in modes:
+            modes[mode].append(mid)
+    for ids in modes.values():
+        ids.sort()
+    doc = {"version": CACHE_VERSION, "key": stamp or catalog_stamp(), "modes": modes}
+    try:
+        paths.atomic_write(paths.cache_dir() / CATALOG_IDS_CACHE, json.dumps(doc).encode())
+    except OSError:
+        pass
+    return modes
+
+
+def _read_catalog_ids() -> dict | None:
+    try:
+        doc = json.loads((paths.cache_dir() / CATALOG_IDS_CACHE).read_bytes())
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) and doc.get("version") == CACHE_VERSION else None
+
+
+def catalog_ids_stale() -> bool:
+    """Whether ``catalog_ids.json`` is missing or was built from another LiteLLM JSON."""
+    doc = _read_catalog_ids()
+    return doc is None or doc.get("key") != catalog_stamp()
+
+
+def catalog_ids() -> dict[str, list[str]]:
+    """Catalog ids per mode of :data:`COMPLETION_MODES`, from the cache; rebuilt when stale.
+    Every mode maps to ``[]`` when LiteLLM is not installed."""
+    stamp = catalog_stamp()
+    if stamp is None:
+        return {m: [] for m in COMPLETION_MODES}
+    doc = _read_catalog_ids()
+    if doc is not None and doc.get("key") == stamp and isinstance(doc.get("modes"), dict):
+        modes = doc["modes"]
+        return {m: [str(i) for i in modes.get(m, []) if isinstance(i, str)] for m in COMPLETION_MODES}
+    return write_catalog_ids(stamp)
