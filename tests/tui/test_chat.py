@@ -535,4 +535,9 @@ async def test_long_conversation_opens_fast_and_loads_older(home, fake):
         first = app.conversation.first_mounted
         await app.conversation.load_older()
         assert app.conversation.first_mounted == first - app.conversation.PAGE
-        assert app.conversation.message_views()[0].source == f"question {first - app.conversation.PAGE}"
+        expected = app.conversation.rows[first - app.conversation.PAGE].content
+        assert app.conversation.message_views()[0].source == expected
+        # scrolling to the top mounts the page before
+        now = app.conversation.first_mounted
+        app.conversation.scroll_to(y=0, animate=False, immediate=True)
+        await wait_for(pilot, lambda: app.conversation.first_mounted < now, what="older messages")

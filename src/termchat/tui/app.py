@@ -20,7 +20,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 from textual.worker import Worker
 
@@ -778,7 +778,7 @@ class ChatApp(App[None]):
             for b in bindings:
                 if not isinstance(b, Binding) or not b.id:
                     continue
-                key = ",".join(keymap.get(b.id, [])) if b.id in keymap else b.key
+                key = str(keymap[b.id]) if b.id in keymap else b.key
                 rows.append((key, b.description or b.action, b.id))
         return rows
 
@@ -847,7 +847,10 @@ class ChatApp(App[None]):
         yield SystemCommand("Help", "Keys and slash commands", self.action_help)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Esc cancels only while a reply streams; the app's keys stay out of dialogs' way."""
         if action == "cancel":
             return self.busy
+        if isinstance(self.screen, ModalScreen) and action not in ("quit", "command_palette"):
+            return False
         return True
 
