@@ -10,7 +10,7 @@ from textual.widgets._markdown import MarkdownFence, MarkdownTable
 from termchat.tui.screens.copy import CopyScreen
 from termchat.tui.screens.help import HelpScreen
 from termchat.tui.screens.model_picker import ModelPicker
-from termchat.tui.widgets.message import MessageView, NoticeView
+from termchat.tui.widgets.message import NoticeView
 from tests.support.fake_openai import make_png
 from tests.tui.helpers import make_app, type_and_send, wait_for, wait_idle
 
@@ -370,7 +370,7 @@ async def test_search_opens_the_conversation(home, fake):
         c = s.create_conversation("fake/m1", title=f"conv {i}")
         s.add_message(c.id, "user", f"question {i}")
         s.add_message(c.id, "assistant", "the zebra answer" if i == 1 else "plain answer")
-    target = [c for c in s.list_conversations() if c.title == "conv 1"][0]
+    target = next(c for c in s.list_conversations() if c.title == "conv 1")
     app = make_app(home, fake)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("ctrl+f")
@@ -488,6 +488,7 @@ async def test_compare_panes_keep_one_answer(home, fake):
         texts = sorted(p.view.source for p in app.panes.panes)
         assert texts == ["answer A", "answer B"]
         keep = next(i for i, p in enumerate(app.panes.panes) if p.view.source == "answer B")
+        app_models = app.panes.models
         await type_and_send(pilot, "blocked")  # refused while panes are open
         await pilot.pause()
         assert len(chat_bodies(fake)) == 2
@@ -497,8 +498,7 @@ async def test_compare_panes_keep_one_answer(home, fake):
         await wait_for(pilot, lambda: app.panes is None)
         rows = app.store.messages(app.conv.id)
         assert [(r.role, r.content) for r in rows] == [("user", "which?"), ("assistant", "answer B")]
-        kept_model = app.panes_models if hasattr(app, "panes_models") else rows[1].model
-        assert app.model == kept_model and app.compare_models is None
+        assert app.model == rows[1].model == app_models[keep] and app.compare_models is None
         await type_and_send(pilot, "more")
         await wait_for(pilot, lambda: len(chat_bodies(fake)) == 3)
         await wait_idle(pilot)
