@@ -541,3 +541,19 @@ async def test_long_conversation_opens_fast_and_loads_older(home, fake):
         now = app.conversation.first_mounted
         app.conversation.scroll_to(y=0, animate=False, immediate=True)
         await wait_for(pilot, lambda: app.conversation.first_mounted < now, what="older messages")
+
+
+def test_cli_help_does_not_import_textual(cli):
+    import subprocess
+    import sys
+
+    code = "import sys; from termchat.cli import app; print(any(m.startswith('textual') for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    r = cli("chat", "--help")
+    assert r.returncode == 0 and "--cid" in r.stdout
+
+
+def test_cli_chat_unknown_conversation_exits_2(cli):
+    r = cli("chat", "--cid", "nope")
+    assert r.returncode == 2 and "no conversation" in r.stderr

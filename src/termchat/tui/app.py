@@ -62,7 +62,7 @@ class ChatApp(App[None]):
             first frame may turn it off).
     """
 
-    CSS_PATH = "termchat.tcss"
+    CSS_PATH = str(Path(__file__).with_name("termchat.tcss"))
     TITLE = "termchat"
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -850,7 +850,5 @@ class ChatApp(App[None]):
         """Esc cancels only while a reply streams; the app's keys stay out of dialogs' way."""
         if action == "cancel":
             return self.busy
-        if isinstance(self.screen, ModalScreen) and action not in ("quit", "command_palette"):
-            return False
-        return True
+        return not (isinstance(self.screen, ModalScreen) and action not in ("quit", "command_palette"))
 

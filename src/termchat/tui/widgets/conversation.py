@@ -29,9 +29,9 @@ class ConversationView(VerticalScroll, can_focus=False):
             mounted or not.
     """
 
-    WINDOW = 40
-    PAGE = 25
-    MAX_MOUNTED = 120
+    WINDOW = 16
+    PAGE = 12
+    MAX_MOUNTED = 48
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -1,0 +1,247 @@
+"""Benchmarks of `termchat chat` (prints figures; not a timed test).
+
+    .venv/bin/python bench/bench_tui.py [--tokens 20000] [--tps 2000]
+
+1. First paint: seconds from process start to the first painted frame (headless), termchat's
+   app vs an empty Textual app; the ratio (goal ≤ 1.5×).
+2. Streaming: a scripted reply of N tokens (words) at T tokens/s of Markdown with code blocks
+   and tables from the fake server (a separate process): key-press latency while streaming
+   (p50/p95; goal p95 ≤ 100 ms), time from the last token to the complete final render
+   (goal ≤ 1 s), CPU seconds of the app process per 1,000 tokens.
+3. Long conversations: time to open a conversation of 1,000 messages until it is painted and
+   interactive (goal ≤ 1 s), and RSS as conversations grow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+FIRST_PAINT_SCRIPT = r"""
+import os, sys, time
+T0 = float(sys.argv[2])
+kind = sys.argv[1]
+from textual.app import App
+if kind == "empty":
+    class Bench(App):
+        def on_mount(self):
+            self.call_after_refresh(self.done)
+        def done(self):
+            sys.stdout.write(f"{time.time() - T0:.4f}\n"); sys.stdout.flush(); self.exit()
+    app = Bench()
+else:
+    from termchat.config import load_config
+    from termchat.store import Store
+    from termchat.tui.app import ChatApp
+    class Bench(ChatApp):
+        async def on_mount(self):
+            await super().on_mount()
+            self.call_after_refresh(self.done)
+        def done(self):
+            sys.stdout.write(f"{time.time() - T0:.4f}\n"); sys.stdout.flush(); self.exit()
+    app = Bench(load_config(), Store(), model="fake/m1")
+app.run(headless=True, size=(110, 34))
+"""
+
+
+def rss_mb() -> float:
+    """Resident set size of this process in MiB (from /proc)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def bench_first_paint(home: Path, runs: int = 5) -> dict[str, float]:
+    env = {**os.environ, "TERMCHAT_HOME": str(home), "TERMCHAT_NO_WARM": "1",
+           "OLLAMA_API_BASE": "http://127.0.0.1:9"}
+    out: dict[str, list[float]] = {"empty": [], "termchat": []}
+    for _ in range(runs):
+        for kind in ("empty", "termchat"):
+            t0 = time.time()
+            r = subprocess.run([sys.executable, "-c", FIRST_PAINT_SCRIPT, kind, str(t0)],
+                               capture_output=True, text=True, env=env, timeout=60)
+            if r.returncode or not r.stdout.strip():
+                raise RuntimeError(f"first-paint run failed: {r.stderr[-2000:]}")
+            out[kind].append(float(r.stdout.strip().splitlines()[-1]))
+    return {k: statistics.median(v) for k, v in out.items()}
+
+
+def markdown_text(tokens: int) -> str:
+    """Markdown of about ``tokens`` words: prose, code blocks and tables."""
+    parts: list[str] = []
+    n = 0
+    i = 0
+    while n < tokens:
+        i += 1
+        prose = f"Section {i} explains the idea with some words to read and think about. " * 3
+        code = "```python\n" + "".join(f"def f{i}_{j}(x):\n    return x * {j} + {i}\n" for j in range(4)) + "```"
+        table = "| name | value | note |\n|---|---|---|\n" + "".join(
+            f"| row{j} | {i * j} | fine |\n" for j in range(4))
+        block = f"## Part {i}\n\n{prose}\n\n{code}\n\n{table}\n"
+        parts.append(block)
+        n += len(block.split())
+    return "\n".join(parts)
+
+
+async def bench_stream(home: Path, fake_url: str, tokens: int, tps: int) -> dict[str, float]:
+    import json
+    import urllib.request
+
+    from termchat.config import load_config
+    from termchat.core import engine
+    from termchat.store import Store
+    from termchat.tui.app import ChatApp
+    from termchat.tui.widgets import message as message_mod
+
+    text = markdown_text(tokens)
+    words = len(text.split())
+    req = urllib.request.Request(f"{fake_url}/_script", data=json.dumps(
+        [{"text": text, "tokens_per_second": tps, "usage": {"prompt_tokens": 5, "completion_tokens": words}}]
+    ).encode(), method="POST", headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(req).read()
+
+    marks: dict[str, float] = {}
+    orig_write = message_mod.MessageView.write
+    orig_finish = message_mod.MessageView.finish
+
+    async def write(self, safe_text):
+        marks["last_write"] = time.perf_counter()
+        marks.setdefault("first_write", marks["last_write"])
+        await orig_write(self, safe_text)
+
+    async def finish(self, text, header, interrupted=False):
+        marks["finish_start"] = time.perf_counter()
+        await orig_finish(self, text, header, interrupted)
+        marks["finish_done"] = time.perf_counter()
+
+    message_mod.MessageView.write = write
+    message_mod.MessageView.finish = finish
+    await asyncio.to_thread(engine.load_litellm)
+    app = ChatApp(load_config(), Store(), model="fake/m1")
+    latencies: list[float] = []
+    async with app.run_test(size=(110, 34)) as pilot:
+        app.prompt.text = "go"
+        await pilot.press("enter")
+        while "first_write" not in marks:
+            await asyncio.sleep(0.005)
+        cpu0 = time.process_time()
+        app.prompt.focus()
+        while app.busy:
+            before = len(app.prompt.text)
+            t0 = time.perf_counter()
+            app.simulate_key("x")
+            while len(app.prompt.text) == before:
+                await asyncio.sleep(0.0005)
+            latencies.append(time.perf_counter() - t0)
+            await asyncio.sleep(0.1)
+        while "finish_done" not in marks:
+            await asyncio.sleep(0.005)
+        await pilot.pause()
+        painted = time.perf_counter()
+        cpu = time.process_time() - cpu0
+    message_mod.MessageView.write = orig_write
+    message_mod.MessageView.finish = orig_finish
+    lat = sorted(latencies)
+    return {
+        "tokens": words,
+        "stream_s": marks["last_write"] - marks["first_write"],
+        "keys": len(lat),
+        "key_p50_ms": 1000 * lat[len(lat) // 2],
+        "key_p95_ms": 1000 * lat[min(len(lat) - 1, int(len(lat) * 0.95))],
+        "key_max_ms": 1000 * lat[-1],
+        "final_render_s": painted - marks["last_write"],
+        "cpu_per_1k": cpu / words * 1000,
+        "rss_mb": rss_mb(),
+    }
+
+
+async def bench_open(home: Path, sizes: tuple[int, ...]) -> list[tuple[int, float, float]]:
+    from termchat.config import load_config
+    from termchat.store import Store
+    from termchat.tui.app import ChatApp
+
+    store = Store()
+    out = []
+    for n in sizes:
+        conv = store.create_conversation("fake/m1", title=f"{n} messages")
+        store.db.execute("BEGIN")
+        for i in range(n):
+            content = (f"Answer {i}\n\n```python\nprint({i})\n```\n\n| a | b |\n|---|---|\n| {i} | x |"
+                       if i % 2 else f"Question {i}: what about {i}?")
+            store.db.execute(
+                "INSERT INTO messages (conversation_id, role, content, created_at, model,"
+                " prompt_tokens, completion_tokens) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (conv.id, "assistant" if i % 2 else "user", content, i, "fake/m1", 10, 20))
+        store.db.execute("COMMIT")
+        app = ChatApp(load_config(), Store(), model="fake/m1", load_core=False)
+        async with app.run_test(size=(110, 34)) as pilot:
+            await pilot.pause()
+            t0 = time.perf_counter()
+            await app.open_conversation(conv.id)
+            await pilot.pause()
+            # interactive: a key typed now lands in the prompt
+            before = len(app.prompt.text)
+            app.simulate_key("x")
+            while len(app.prompt.text) == before:
+                await asyncio.sleep(0.0005)
+            elapsed = time.perf_counter() - t0
+            out.append((n, elapsed, rss_mb()))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tokens", type=int, default=20000)
+    ap.add_argument("--tps", type=int, default=2000)
+    ap.add_argument("--runs", type=int, default=5, help="first-paint runs (median)")
+    args = ap.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="termchat-bench-"))
+    os.environ.update(TERMCHAT_HOME=str(home), TERMCHAT_NO_WARM="1", OLLAMA_API_BASE="http://127.0.0.1:9")
+    fake = subprocess.Popen([sys.executable, str(ROOT / "tests/support/fake_openai.py"), "--port", "0",
+                             "--print-url"], stdout=subprocess.PIPE, text=True)
+    try:
+        url = fake.stdout.readline().strip()
+        (home / "config").mkdir(parents=True, exist_ok=True)
+        (home / "config" / "config.toml").write_text(f'[endpoints.fake]\napi_base = "{url}/v1"\n')
+        fp = bench_first_paint(home, args.runs)
+        stream = asyncio.run(bench_stream(home, url, args.tokens, args.tps))
+        opened = asyncio.run(bench_open(home, (100, 1000, 5000)))
+    finally:
+        fake.terminate()
+        fake.wait(5)
+
+    rows = [
+        ("first paint, empty Textual app", f"{fp['empty']:.3f} s", ""),
+        ("first paint, termchat chat", f"{fp['termchat']:.3f} s", ""),
+        ("first paint ratio", f"{fp['termchat'] / fp['empty']:.2f}×", "≤ 1.5×"),
+        (f"stream: {stream['tokens']:,} tokens at {args.tps}/s", f"{stream['stream_s']:.1f} s", ""),
+        (f"key latency while streaming, p50 ({stream['keys']} keys)", f"{stream['key_p50_ms']:.1f} ms", ""),
+        ("key latency while streaming, p95", f"{stream['key_p95_ms']:.1f} ms", "≤ 100 ms"),
+        ("key latency while streaming, max", f"{stream['key_max_ms']:.1f} ms", ""),
+        ("last token → final render complete", f"{stream['final_render_s']:.3f} s", "≤ 1 s"),
+        ("CPU per 1,000 tokens", f"{stream['cpu_per_1k']:.3f} s", ""),
+        ("RSS after the stream (LiteLLM loaded)", f"{stream['rss_mb']:.0f} MiB", ""),
+    ]
+    for n, secs, rss in opened:
+        rows.append((f"open a {n:,}-message conversation", f"{secs:.3f} s", "≤ 1 s" if n == 1000 else ""))
+        rows.append(("  RSS after opening it", f"{rss:.0f} MiB", ""))
+    w = max(len(r[0]) for r in rows)
+    print(f"{'measure'.ljust(w)}  {'value':>12}  goal")
+    for name, value, goal in rows:
+        print(f"{name.ljust(w)}  {value:>12}  {goal}")
+
+
+if __name__ == "__main__":
+    main()
