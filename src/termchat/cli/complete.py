@@ -13,9 +13,18 @@ endpoint models listed in the config, and a compact cache of catalog ids per mod
 :mod:`termchat.core.listing`. Conversation ids come from the history store, newest first, with
 titles as descriptions. A callable never raises: on any error it offers nothing.
 
-In a completion run (``_TERMCHAT_COMPLETE`` set) importing this module also swaps Typer's Rich
-rendering of candidate descriptions for a plain-text one (:func:`install_plain_help`): Typer
-would otherwise import Rich — about 0.15 s — on every zsh or fish TAB that shows a description.
+In a completion run (``_TERMCHAT_COMPLETE`` set), importing this module also adjusts two things
+in Typer (0.29) that have nothing to do with completing and cost more than all the rest of a TAB;
+both are skipped silently if Typer's internals change (completion then still works, slower):
+
+* :func:`install_fast_resilient_parsing`: while Click only walks the command line to find what
+  to complete (``resilient_parsing``), Typer still coerces every parameter value through
+  Pydantic TypeAdapters — importing Pydantic, about 0.1 s — and runs parameter callbacks. Click's
+  own contract for that walk is "it doesn't trigger input prompts or callbacks", and it discards
+  the values; so in that mode values are passed through unconverted.
+* :func:`install_plain_help`: zsh and fish show descriptions, which Typer renders through Rich
+  (importing it, about 0.15 s); termchat's descriptions are plain text, so a plain-text
+  rendering is used instead.
 """
 
 from __future__ import annotations
@@ -262,5 +271,28 @@ def install_plain_help() -> bool:
     return True
 
 
+def install_fast_resilient_parsing() -> bool:
+    """Make Typer skip value coercion and callbacks while Click resolves the command line for
+    completion (``ctx.resilient_parsing``); outside that mode nothing changes. Returns whether
+    Typer's hook was found."""
+    try:
+        from typer.core import _TyperParameter
+    except ImportError:
+        return False
+    original = _TyperParameter.__dict__.get("process_value")
+    if original is None or getattr(original, "_termchat_fast", False):
+        return original is not None
+
+    def process_value(self: Any, ctx: Any, value: Any) -> Any:
+        if getattr(ctx, "resilient_parsing", False):
+            return value
+        return original(self, ctx, value)
+
+    process_value._termchat_fast = True  # type: ignore[attr-defined]
+    _TyperParameter.process_value = process_value
+    return True
+
+
 if os.environ.get("_TERMCHAT_COMPLETE"):
+    install_fast_resilient_parsing()
     install_plain_help()

@@ -280,9 +280,10 @@ def _graphics_check(out: list[Check]) -> None:
     out.append(Check("graphics", "info", msg))
 
 
-def _warm_core_line() -> Check:
-    """The warm core's state. ``termchat.warm`` is the lead's; this line reports honestly what
-    doctor can see until it is wired to that module's status."""
+def _warm_core_line(config: Any = None) -> Check:
+    """The warm core's state (``termchat.warm``): off, running (pid, requests served), or not
+    running yet. Never fails the doctor: without a warm core ``ask`` still answers in-process,
+    only slower."""
     import importlib.util
 
     try:
@@ -291,7 +292,28 @@ def _warm_core_line() -> Check:
         present = False
     if not present:
         return Check("warm core", "info", "not available in this version")
-    return Check("warm core", "info", "present; doctor does not inspect its state yet")
+    try:
+        import asyncio
+
+        from .. import warm
+
+        if config is not None and not warm.enabled(config):
+            return Check("warm core", "info", "off (TERMCHAT_NO_WARM or warm_core.enabled = "
+                         "false): each `ask` imports the provider core itself, about 5 s")
+        try:
+            sock = warm.socket_path()
+        except warm.WarmUnavailable as exc:
+            return Check("warm core", "warn", f"cannot run here: {exc}; `ask` runs in-process",
+                         "fix the runtime directory, or `termchat config set warm_core.enabled "
+                         "false`")
+        if not warm.reachable(sock):
+            return Check("warm core", "info", "not running; the next `ask` starts it "
+                         "(or `termchat warm start`)")
+        info = asyncio.run(warm.control("status", sock))
+        return Check("warm core", "ok", f"running, pid {info.get('pid')}, "
+                     f"{info.get('served', 0)} requests served, socket {sock}")
+    except Exception as exc:  # the warm core is optional: report, never crash the doctor
+        return Check("warm core", "info", f"state unknown ({type(exc).__name__}: {exc})")
 
 
 def _version_check(out: list[Check]) -> None:
@@ -324,7 +346,7 @@ def run_checks() -> list[Check]:
     _local_checks(out, config)
     _audio_check(out)
     _graphics_check(out)
-    out.append(_warm_core_line())
+    out.append(_warm_core_line(config))
     return out
 
 

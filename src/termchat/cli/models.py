@@ -8,6 +8,7 @@ short timeout, concurrently; see :mod:`termchat.core.listing`.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from enum import StrEnum
 from typing import Any
@@ -47,7 +48,8 @@ capabilities, key status and its source, deprecation date.
 --json prints one object with all the keys of a `termchat models --json` object, plus: input
 (what you typed), litellm_model, api_base, key_env, key_masked, in_catalog (bool), live (bool,
 or null for cloud models: whether the local server serves it now), catalog (the raw catalog
-entry; prices there are USD per token).
+entry; prices there are USD per token). Its source can also be "unlisted": a name the catalog
+does not know, passed through to the provider as it is.
 """
 
 
@@ -103,31 +105,67 @@ def tsv_line(row: Any) -> str:
     return "\t".join(c.replace("\t", " ").replace("\n", " ") for c in cols)
 
 
-def print_table(rows: list[Any]) -> None:
-    """The Rich table shown on a terminal."""
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
+_KEY_COLOUR = {"set": "32", "missing": "31", "not needed": "2", "unknown": "33"}
 
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-    table.add_column("model", overflow="fold")
-    table.add_column("aliases", style="cyan")
-    table.add_column("context", justify="right")
-    table.add_column("in $/M", justify="right")
-    table.add_column("out $/M", justify="right")
-    table.add_column("capabilities", style="dim")
-    table.add_column("key")
-    from rich.markup import escape
 
-    key_style = {"set": "green", "missing": "red", "not needed": "dim", "unknown": "yellow"}
+def _colour_on() -> bool:
+    return not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+
+
+def format_table(rows: list[Any], width: int = 120, colour: bool = True) -> str:
+    """The terminal table: a header, a rule, then one aligned line per model (model ids are
+    never cut; the capabilities column takes the remaining ``width`` and is cut with "…").
+
+    Written by hand rather than with ``rich.table``: Rich needs 6–10 s to lay out the 4,000-row
+    catalog, this takes milliseconds. ANSI colours (header, live marker, key status) only when
+    ``colour``."""
+
+    def paint(text: str, code: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if colour and code and text.strip() else text
+
+    from ..render import sanitize
+
+    cells = []
     for r in rows:
-        name = escape(r.id) + (" [green]live[/]" if r.live else "")
-        table.add_row(
-            name, escape(", ".join(r.aliases)), fmt_tokens(r.context_window),
-            fmt_price(r.input_usd_per_mtok), fmt_price(r.output_usd_per_mtok),
-            ", ".join(r.capabilities), f"[{key_style.get(r.key, '')}]{r.key}[/]",
+        cells.append((
+            sanitize(r.id), " live" if r.live else "", sanitize(", ".join(r.aliases)),
+            fmt_tokens(r.context_window), fmt_price(r.input_usd_per_mtok),
+            fmt_price(r.output_usd_per_mtok), ", ".join(r.capabilities), r.key,
+        ))
+    head = ("model", "aliases", "context", "in $/M", "out $/M", "capabilities", "key")
+    w_model = min(48, max([len(head[0])] + [len(c[0]) + len(c[1]) for c in cells]))
+    w_alias = min(24, max([len(head[1])] + [len(c[2]) for c in cells]))
+    w_ctx = max([len(head[2])] + [len(c[3]) for c in cells])
+    w_in = max([len(head[3])] + [len(c[4]) for c in cells])
+    w_out = max([len(head[4])] + [len(c[5]) for c in cells])
+    w_key = max([len(head[6])] + [len(c[7]) for c in cells])
+    fixed = w_model + w_alias + w_ctx + w_in + w_out + w_key + 2 * 6
+    w_caps = max(12, min(max([len(head[5])] + [len(c[6]) for c in cells]), width - fixed))
+
+    def cut(text: str, n: int) -> str:
+        return text if len(text) <= n else text[: max(0, n - 1)] + "…"
+
+    lines = [paint(
+        f"{head[0]:<{w_model}}  {head[1]:<{w_alias}}  {head[2]:>{w_ctx}}  {head[3]:>{w_in}}  "
+        f"{head[4]:>{w_out}}  {head[5]:<{w_caps}}  {head[6]}", "1"),
+        paint("─" * min(width, fixed + w_caps), "2")]
+    for mid, live, aliases, ctx, pin, pout, caps, key in cells:
+        pad = " " * max(0, w_model - len(mid) - len(live))
+        lines.append(
+            f"{mid}{paint(live, '32')}{pad}  {paint(f'{cut(aliases, w_alias):<{w_alias}}', '36')}  "
+            f"{ctx:>{w_ctx}}  {pin:>{w_in}}  {pout:>{w_out}}  "
+            f"{paint(f'{cut(caps, w_caps):<{w_caps}}', '2')}  {paint(key, _KEY_COLOUR.get(key, ''))}"
         )
-    Console(highlight=False).print(table)
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def print_table(rows: list[Any]) -> None:
+    """Write :func:`format_table` for this terminal's width to stdout."""
+    import shutil
+
+    width = shutil.get_terminal_size((120, 24)).columns
+    sys.stdout.write(format_table(rows, width, _colour_on()))
+    sys.stdout.flush()
 
 
 def _known_provider(provider: str, config: Any) -> None:
@@ -162,7 +200,7 @@ def run_list(
         tools=tools, search=search, available=available,
     )
     if as_json:
-        sys.stdout.write(json.dumps([r.to_dict() for r in rows], indent=1) + "\n")
+        sys.stdout.write(json.dumps([r.to_dict() for r in rows], ensure_ascii=False) + "\n")
         return
     if not rows:
         from ..render import stderr_line
@@ -217,12 +255,8 @@ def model_details(name: str, config: Any) -> dict[str, Any]:
         if bare == "smollm2":
             live = cat.embedded_available()
         elif bare in local_models:
-            import os
-
             live = os.path.isfile(os.path.expanduser(str(local_models[bare])))
         else:
-            import os
-
             live = bare.endswith(".gguf") and os.path.isfile(os.path.expanduser(bare))
     elif provider in ("ollama", "ollama_chat"):
         source = "ollama"
@@ -237,6 +271,8 @@ def model_details(name: str, config: Any) -> dict[str, Any]:
             live = bare in probe_endpoint(str(endpoints[provider]["api_base"]), keys.key(provider), 1.0)
         except Exception:
             live = False
+    if source == "catalog" and not in_catalog:
+        source = "unlisted"
     row = row_from_info(rm.id, info, keys, aliases_by_id(config), source=source, live=bool(live))
     key = keys.key(provider) if row.key == "set" else None
     doc = row.to_dict()
@@ -287,8 +323,11 @@ def print_details(doc: dict[str, Any]) -> None:
         ("live", None if doc["live"] is None else ("yes" if doc["live"] else "no (not served now)")),
         ("litellm model", doc["litellm_model"]),
         ("api base", doc["api_base"]),
-        ("in catalog", "yes" if doc["in_catalog"] else
-         "no (termchat passes the name through; the provider decides)"),
+        ("in catalog", "yes" if doc["in_catalog"] else {
+            "unlisted": "no (termchat passes the name through; the provider decides)",
+            "embedded": "no (a GGUF model run in-process)",
+            "local_models": "no (a GGUF model run in-process)",
+        }.get(doc["source"], "no (the local server decides)")),
     ]
     width = max(len(label) for label, _ in lines)
     out = [f"{label:<{width}}  {sanitize(str(value))}" for label, value in lines if value is not None]
