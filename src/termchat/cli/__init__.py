@@ -73,6 +73,9 @@ def _register() -> None:
     models.register(app)
     aliases.register(app)
     doctor.register(app)
+    from . import warm_cmd
+
+    warm_cmd.register(app)
 
 
 _register()

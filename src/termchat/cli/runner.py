@@ -17,11 +17,21 @@ from ..core.types import ChatRequest, Finished, Notice, ReasoningDelta, TextDelt
 from ..render import MarkdownWriter, PipeWriter, Sanitizer, Spinner, stderr_line
 
 
-async def events_for(req: ChatRequest, config: Any, rm: Any):
-    """The event stream for ``req``: from the warm core when it is enabled and answers,
-    otherwise from the in-process core."""
+async def events_for(req: ChatRequest, config: Any, rm: Any, route: dict[str, Any]):
+    """The event stream for ``req``: from the warm core when ``route["sock"]`` is set and it
+    answers, otherwise from the in-process core (``route["fallback"]`` is then set to True)."""
     from ..core import engine
 
+    if route.get("sock") is not None:
+        from .. import warm
+
+        try:
+            async for ev in warm.request_events(req, rm, config, route["sock"]):
+                yield ev
+            return
+        except warm.WarmUnavailable:
+            pass
+    route["fallback"] = True
     async for ev in engine.stream_chat(req, config, rm):
         yield ev
 
@@ -37,9 +47,11 @@ def stream_to_terminal(
     spinner = Spinner(f"{rm.id}…", enabled=sys.stderr.isatty() and not as_json)
     reasoning_out = Sanitizer()
 
+    route = _choose_route(config)
+
     async def consume() -> None:
         try:
-            async for ev in events_for(req, config, rm):
+            async for ev in events_for(req, config, rm, route):
                 if isinstance(ev, TextDelta):
                     spinner.stop()
                     outcome.text += ev.text
@@ -71,8 +83,8 @@ def stream_to_terminal(
 
     try:
         with spinner:
-            if not _litellm_ready():
-                _load_core()
+            if route.get("sock") is None and not _litellm_ready():
+                _load_core()  # in the main thread: Ctrl+C during the import exits at once
             asyncio.run(consume())
     except KeyboardInterrupt:
         outcome.interrupted = True
@@ -89,6 +101,27 @@ def stream_to_terminal(
                 sys.stdout.flush()
         if outcome.interrupted and not outcome.error:
             stderr_line("termchat: interrupted; the partial answer was kept", style="yellow")
+        if route.get("enabled") and route.get("fallback"):
+            from .. import warm
+
+            warm.start_background(float(config.get("warm_core.idle_seconds")))
+
+
+def _choose_route(config: Any) -> dict[str, Any]:
+    """``{"enabled": bool, "sock": Path | None}``: the warm core's socket when it is enabled
+    and a core answers there, else ``None`` (run in-process, then start one)."""
+    from .. import warm
+
+    route: dict[str, Any] = {"enabled": warm.enabled(config), "sock": None}
+    if route["enabled"]:
+        try:
+            sock = warm.socket_path()
+        except warm.WarmUnavailable:
+            route["enabled"] = False
+            return route
+        if warm.reachable(sock):
+            route["sock"] = sock
+    return route
 
 
 def _litellm_ready() -> bool:

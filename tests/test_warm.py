@@ -1,0 +1,255 @@
+"""The warm core with real processes and real Unix sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import clean_env, write_config
+
+
+@pytest.fixture
+def whome(monkeypatch):
+    """A short TERMCHAT_HOME (Unix socket paths are limited to 108 bytes); stops its cores."""
+    d = Path(tempfile.mkdtemp(prefix="tcw", dir="/tmp"))
+    monkeypatch.setenv("TERMCHAT_HOME", str(d))
+    yield d
+    for lock in (d / "run").glob("*.lock") if (d / "run").exists() else []:
+        try:
+            pid = int(lock.read_text().split()[0])
+            os.kill(pid, signal.SIGKILL)
+        except (ValueError, OSError, IndexError):
+            pass
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def _env(home, **kw):
+    env = clean_env(home, **kw)
+    env.pop("TERMCHAT_NO_WARM")
+    return env
+
+
+def _ask(home, *args, env=None, input=b""):
+    return subprocess.run([sys.executable, "-m", "termchat", "ask", *args], input=input,
+                          capture_output=True, env=env or _env(home), timeout=120)
+
+
+def _status(home, env=None):
+    r = subprocess.run([sys.executable, "-m", "termchat", "warm", "status", "--json"],
+                       capture_output=True, text=True, env=env or _env(home), timeout=60)
+    return json.loads(r.stdout)
+
+
+def _wait_running(home, env=None, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        st = _status(home, env)
+        if st.get("running"):
+            return st
+        time.sleep(0.3)
+    raise AssertionError("warm core did not start")
+
+
+def test_start_reuse_stop_and_same_answers(whome, fake):
+    write_config(whome, f'[endpoints.fake]\napi_base = "{fake.base_url}"\n')
+    fake.script({"text": "cold answer", "usage": {"prompt_tokens": 3, "completion_tokens": 2}},
+                {"text": "warm answer", "usage": {"prompt_tokens": 3, "completion_tokens": 2}})
+    r1 = _ask(whome, "-m", "fake/gpt-4o-mini", "--json", "q1")
+    assert r1.returncode == 0, r1.stderr
+    st = _wait_running(whome)
+    assert st["served"] == 0 and st["version"]
+    sock = Path(st["socket"])
+    assert oct(sock.stat().st_mode & 0o777) == "0o600"
+    assert oct(sock.parent.stat().st_mode & 0o777) == "0o700"
+    r2 = _ask(whome, "-m", "fake/gpt-4o-mini", "--json", "q2")
+    assert r2.returncode == 0, r2.stderr
+    d1, d2 = json.loads(r1.stdout), json.loads(r2.stdout)
+    assert (d1["text"], d2["text"]) == ("cold answer", "warm answer")
+    assert d1["usage"] == d2["usage"] and d1["cost_usd"] == d2["cost_usd"]  # same events either way
+    assert _status(whome)["served"] == 1
+    # the thin client stored the conversation itself
+    n = sqlite3.connect(whome / "data" / "termchat.db").execute("SELECT count(*) FROM messages").fetchone()[0]
+    assert n == 4
+    # errors come back the same as in-process
+    fake.script({"error": 401})
+    r3 = _ask(whome, "-m", "fake/x", "q3")
+    assert r3.returncode == 3 and b"rejected the key" in r3.stderr
+    subprocess.run([sys.executable, "-m", "termchat", "warm", "stop"], env=_env(whome), timeout=30)
+    deadline = time.monotonic() + 10
+    while sock.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not sock.exists()
+
+
+def test_no_warm_flags(whome, fake):
+    write_config(whome, f'[endpoints.fake]\napi_base = "{fake.base_url}"\n')
+    assert _ask(whome, "-m", "fake/x", "--no-warm", "q").returncode == 0
+    assert _ask(whome, "-m", "fake/x", "q", env=_env(whome, TERMCHAT_NO_WARM="1")).returncode == 0
+    time.sleep(1.0)
+    assert _status(whome)["running"] is False
+
+
+def _start_core(home, idle=600.0):
+    subprocess.run([sys.executable, "-m", "termchat", "warm", "start"], env=_env(home), timeout=90, check=True)
+    return _wait_running(home)
+
+
+def test_kill_9_mid_stream_keeps_partial_and_never_hangs(whome, fake):
+    write_config(whome, f'[endpoints.fake]\napi_base = "{fake.base_url}"\n')
+    st = _start_core(whome)
+    fake.script({"text": " ".join(f"w{i}" for i in range(300)), "delay": 0.03})
+    proc = subprocess.Popen([sys.executable, "-m", "termchat", "ask", "-m", "fake/x", "go"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=_env(whome))
+    import select
+
+    os.set_blocking(proc.stdout.fileno(), False)
+    got = b""
+    deadline = time.monotonic() + 60
+    while b"w3 " not in got and time.monotonic() < deadline:
+        select.select([proc.stdout], [], [], 0.5)
+        got += proc.stdout.read() or b""
+    os.kill(st["pid"], signal.SIGKILL)
+    out, err = proc.communicate(timeout=30)
+    out = got + (out or b"")
+    assert proc.returncode == 4, err
+    assert out.startswith(b"w0 w1") and len(out.split()) < 300
+    assert b"warm core stopped" in err
+    row = sqlite3.connect(whome / "data" / "termchat.db").execute(
+        "SELECT content, interrupted FROM messages WHERE role='assistant'").fetchone()
+    assert row[1] == 1 and out.decode().startswith(row[0])
+
+
+def test_stale_socket_and_other_version_fall_back_in_process(whome, fake):
+    from termchat import warm
+
+    write_config(whome, f'[endpoints.fake]\napi_base = "{fake.base_url}"\n')
+    env = _env(whome)
+    sock = Path(subprocess.run([sys.executable, "-c", "from termchat import warm; print(warm.socket_path())"],
+                               env=env, capture_output=True, text=True, check=True).stdout.strip())
+    # a stale socket: a file nobody listens on
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(str(sock))
+    s.close()
+    r = _ask(whome, "-m", "fake/x", "--no-log", "q", env=env)
+    assert r.returncode == 0 and r.stdout == b"Hello from the scripted server."
+    # a core of another version answering on the socket
+    os.unlink(sock)
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(str(sock))
+    srv.listen(5)
+    import threading
+
+    def other_version():
+        for _ in range(6):
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            try:
+                if c.recv(65536):  # the client's liveness probe sends nothing
+                    c.sendall(json.dumps({"error": {"type": "version", "message": "0.0.1"}}).encode() + b"\n")
+            except OSError:
+                pass
+            c.close()
+
+    t = threading.Thread(target=other_version, daemon=True)
+    t.start()
+    r = _ask(whome, "-m", "fake/x", "--no-log", "q", env=env)
+    srv.close()
+    assert r.returncode == 0 and r.stdout == b"Hello from the scripted server."
+    assert warm.env_fingerprint({"OPENAI_API_KEY": "a"}) != warm.env_fingerprint({"OPENAI_API_KEY": "b"})
+    assert warm.env_fingerprint({"PWD": "/a"}) == warm.env_fingerprint({"PWD": "/b"})
+
+
+def test_racing_starts_make_one_core_and_idle_exit(whome):
+    env = _env(whome)
+    code = "from termchat import warm; print(warm.socket_path())"
+    sock = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.strip()
+    procs = [subprocess.Popen([sys.executable, "-m", "termchat.warm", "serve", sock, "2"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
+    time.sleep(1.0)
+    assert sorted(p.poll() is None for p in procs) == [False, True]  # the loser exited at once
+    loser = next(p for p in procs if p.poll() is not None)
+    assert loser.returncode == 0
+    winner = next(p for p in procs if p.poll() is None)
+    assert winner.wait(timeout=60) == 0  # idle exit after 2 s (after its ~5 s import)
+    assert not Path(sock).exists()
+
+
+def test_peer_uid_check(whome):
+    from termchat import warm
+
+    a, b = socket.socketpair(socket.AF_UNIX)
+    assert warm.peer_uid(a) == os.getuid()
+    a.close()
+    b.close()
+
+    async def scenario():
+        sock = whome / "p.sock"
+        server = warm.WarmServer(sock, 60)
+        server.allowed_uid = os.getuid() + 12345  # pretend we are somebody else
+        srv = await asyncio.start_unix_server(server._handle, path=str(sock))
+        r, w = await asyncio.open_unix_connection(str(sock))
+        w.write(b'{"op": "status"}\n')
+        await w.drain()
+        try:
+            line = await asyncio.wait_for(r.read(), 5)
+        except ConnectionResetError:
+            line = b""
+        srv.close()
+        return line
+
+    assert asyncio.run(scenario()) == b""  # refused: hung up without a word
+
+
+def test_twenty_concurrent_clients(whome, fake):
+    write_config(whome, f'[endpoints.fake]\napi_base = "{fake.base_url}"\n')
+    _start_core(whome)
+    fake.script(*[{"echo": True, "delay": 0.01} for _ in range(20)])
+    env = _env(whome)
+    procs = [subprocess.Popen([sys.executable, "-m", "termchat", "ask", "-m", "fake/x", f"question number {i}"],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+             for i in range(20)]
+    for i, p in enumerate(procs):
+        out, err = p.communicate(timeout=180)
+        assert p.returncode == 0, err
+        assert out == f"question number {i}".encode()
+    assert _status(whome)["served"] == 20
+
+
+def test_ctrl_c_in_client_cancels_in_core(whome, fake):
+    write_config(whome, f'[endpoints.fake]\napi_base = "{fake.base_url}"\n')
+    _start_core(whome)
+    fake.script({"text": " ".join(["x"] * 500), "delay": 0.02})
+    proc = subprocess.Popen([sys.executable, "-m", "termchat", "ask", "-m", "fake/x", "go"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=_env(whome), preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    import select
+
+    os.set_blocking(proc.stdout.fileno(), False)
+    got = b""
+    deadline = time.monotonic() + 60
+    while got.count(b"x") < 5 and time.monotonic() < deadline:
+        select.select([proc.stdout], [], [], 0.5)
+        got += proc.stdout.read() or b""
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    got += out or b""
+    assert proc.returncode == 130 and 5 <= len(got.split()) < 500
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _status(whome)["active"] != 0:
+        time.sleep(0.2)
+    assert _status(whome)["active"] == 0  # the core dropped the request
