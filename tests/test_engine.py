@@ -103,7 +103,7 @@ async def test_options_pass_through_and_no_stream(home, fake):
 )
 async def test_http_errors_map_to_termchat_errors(home, fake, spec, klass, code):
     fake.script(spec)
-    events, err = await _collect(_req(fake))
+    _events, err = await _collect(_req(fake))
     assert isinstance(err, klass), repr(err)
     assert err.exit_code == code
     assert "\n" not in err.message and "Traceback" not in err.message
