@@ -3,7 +3,8 @@
 Runs both as subprocesses, alternating, N times each (default 20), the way bash runs the
 completion: ``_TERMCHAT_COMPLETE=complete_bash COMP_WORDS="termchat ask -m cl" COMP_CWORD=3
 termchat`` (Typer's protocol, used by the generated ``completions/termchat.bash``). Prints the
-median wall time of each in milliseconds and their ratio (goal: <= 1.3). Also prints, for
+median wall time of each in milliseconds and their ratio (goal: <= 1.3), and the median CPU
+time of each (steadier when other work shares the CPUs). Also prints, for
 information, the first completion with no cache (it builds ``catalog_ids.json`` once) and the
 zsh and fish completion of the same words.
 
@@ -15,6 +16,7 @@ Everything runs under a temporary TERMCHAT_HOME, Ollama pointed at a closed port
 from __future__ import annotations
 
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -32,11 +34,19 @@ def termchat_cmd() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "termchat"]
 
 
+CPU: list[float] = []  # CPU seconds (user + system) of the last timed() child, appended per run
+
+
 def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
-    """Run ``cmd``; return (seconds, stdout). Raises on a non-zero exit."""
+    """Run ``cmd``; return (wall seconds, stdout) and append its CPU seconds to :data:`CPU`.
+    Raises on a non-zero exit."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
-    return time.perf_counter() - t0, proc.stdout
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return wall, proc.stdout
 
 
 def main() -> None:
@@ -56,9 +66,12 @@ def main() -> None:
     timed(bare, base_env)  # warm the bare app's .pyc files
 
     comp, help_, zsh, fish = [], [], [], []
+    comp_cpu, help_cpu = [], []
     for _ in range(n):
         comp.append(timed(tc, bash_env)[0])
+        comp_cpu.append(CPU[-1])
         help_.append(timed(bare, base_env)[0])
+        help_cpu.append(CPU[-1])
     for _ in range(max(3, n // 4)):
         zsh.append(timed(tc, zsh_env)[0])
         fish.append(timed(tc, fish_env)[0])
@@ -69,6 +82,11 @@ def main() -> None:
     print(f"bare Typer app --help      median {mh * 1000:7.1f} ms  (min {min(help_) * 1000:.1f})")
     print(f"termchat completion (bash) median {mc * 1000:7.1f} ms  (min {min(comp) * 1000:.1f})")
     print(f"ratio completion / bare --help: {mc / mh:.2f}  (goal <= 1.30)")
+    cc, ch = statistics.median(comp_cpu), statistics.median(help_cpu)
+    print(f"CPU time (user+sys) medians: completion {cc * 1000:.1f} ms, bare --help "
+          f"{ch * 1000:.1f} ms, ratio {cc / ch:.2f}  (less sensitive to a busy machine)")
+    if hasattr(os, "getloadavg"):
+        print(f"load average at the end: {os.getloadavg()[0]:.2f}")
     print(f"first completion, no cache yet: {cold * 1000:.1f} ms (builds catalog_ids.json once)")
     print(f"zsh completion median {statistics.median(zsh) * 1000:.1f} ms, "
           f"fish completion median {statistics.median(fish) * 1000:.1f} ms "
