@@ -23,7 +23,7 @@ def make_app(home, fake=None, *, model: str | None = "fake/m1", extra_config: st
     return ChatApp(load_config(), Store(), model=model, **kwargs)
 
 
-async def wait_for(pilot, cond: Callable[[], Any], timeout: float = 15.0, what: str = "condition"):
+async def wait_for(pilot, cond: Callable[[], Any], timeout: float = 60.0, what: str = "condition"):
     """Pause the pilot until ``cond()`` is truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -43,7 +43,7 @@ async def type_and_send(pilot, text: str) -> None:
     await pilot.press("enter")
 
 
-async def wait_idle(pilot, timeout: float = 20.0) -> None:
+async def wait_idle(pilot, timeout: float = 90.0) -> None:
     """Wait until no reply is streaming."""
     await wait_for(pilot, lambda: not pilot.app.busy, timeout, "the reply to finish")
     await pilot.pause()

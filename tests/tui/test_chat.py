@@ -531,7 +531,7 @@ async def test_long_conversation_opens_fast_and_loads_older(home, fake):
         views = app.conversation.message_views()
         assert len(views) <= app.conversation.WINDOW
         assert views[-1].source.startswith("message 999")
-        assert elapsed < 3.0  # the benchmark measures it precisely; this guards regressions
+        assert elapsed < 10.0  # bench/bench_tui.py measures it; this only guards regressions
         first = app.conversation.first_mounted
         await app.conversation.load_older()
         assert app.conversation.first_mounted == first - app.conversation.PAGE
