@@ -374,10 +374,11 @@ def kitty_escape(data: bytes, columns: int | None = None) -> str:
     newline."""
     import base64
 
-    img = _open_rgba(data)
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    payload = base64.b64encode(buf.getvalue()).decode("ascii")
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        buf = io.BytesIO()
+        _open_rgba(data).save(buf, format="PNG")
+        data = buf.getvalue()
+    payload = base64.b64encode(data).decode("ascii")
     chunks = [payload[i : i + 4096] for i in range(0, len(payload), 4096)] or [""]
     out = []
     for i, chunk in enumerate(chunks):

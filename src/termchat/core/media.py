@@ -45,6 +45,11 @@ MAX_DOWNLOAD_BYTES = 50 * 1024 * 1024
 
 Notify = Callable[[str], None]
 
+#: Seconds added to the request timeout for the outer backstop around a LiteLLM call: the HTTP
+#: client enforces ``timeout`` itself (connect, first byte); LiteLLM's own work before sending
+#: (about a second on its first call) must not count against it.
+_GRACE = 5.0
+
 
 # ---------------------------------------------------------------------------------------------
 # What models take
@@ -380,7 +385,9 @@ async def generate_images(
         client = _no_retry_client(rm, timeout) if _openai_compatible(rm) else None
         try:
             extra = {"client": client} if client is not None else {}
-            return await asyncio.wait_for(litellm.aimage_generation(**kwargs, **extra), timeout)
+            return await asyncio.wait_for(
+                litellm.aimage_generation(**kwargs, **extra), timeout + _GRACE
+            )
         finally:
             if client is not None:
                 try:
@@ -482,7 +489,7 @@ async def synthesize_speech(
     kwargs = {**_kwargs(rm, timeout), "input": req.input, "voice": req.voice, **req.options}
 
     async def call() -> Any:
-        return await asyncio.wait_for(litellm.aspeech(**kwargs), timeout)
+        return await asyncio.wait_for(litellm.aspeech(**kwargs), timeout + _GRACE)
 
     resp = await _with_retries(call, rm, retries, max_wait, on_notice)
     try:
