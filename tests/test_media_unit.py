@@ -96,6 +96,10 @@ def test_output_paths(tmp_path):
         tmp_path / "fox-20250101-120000-1.png",
         tmp_path / "fox-20250101-120000-2.png",
     ]
+    # A directory target gets default names inside it.
+    (tmp_path / "pics").mkdir()
+    assert output_paths(str(tmp_path / "pics"), 1, "png", **kw) == [tmp_path / "pics" / "fox-20250101-120000.png"]
+    assert output_paths("new/", 1, "wav", **kw) == [Path("new/fox-20250101-120000.wav")]
     # Default names never clash: an existing file moves the whole set to a new stem.
     (tmp_path / "fox-20250101-120000-2.png").write_bytes(b"x")
     assert output_paths(None, 2, "png", **kw) == [

@@ -70,10 +70,13 @@ def output_paths(
 
     With ``output``: ``{n}`` in it is replaced by 1, 2, …; without ``{n}`` and ``count > 1``,
     ``-1``, ``-2``, … go before the extension; a name without an extension gets ``.ext``;
-    ``~`` is expanded. Without ``output``: ``<slug>-<stamp>[-<n>].<ext>`` in ``default_dir``,
-    with ``-2``, ``-3``… added to the stem when such files already exist (default names never
+    ``~`` is expanded. Without ``output``, or when it names a directory (ends with ``/`` or
+    exists as one): ``<slug>-<stamp>[-<n>].<ext>`` in ``default_dir`` (or that directory), with
+    ``-2``, ``-3``… added to the stem when such files already exist (default names never
     clash; explicit ones are checked by :func:`check_outputs`).
     """
+    if output and is_directory_target(output):
+        default_dir, output = Path(os.path.expanduser(output)), None
     if output:
         if "{n}" in output:
             names = [output.replace("{n}", str(i)) for i in range(1, count + 1)]
@@ -94,6 +97,12 @@ def output_paths(
         if not any(p.exists() for p in paths):
             return paths
     return paths
+
+
+def is_directory_target(output: str) -> bool:
+    """Whether ``-o output`` names a directory to put default-named files in: it ends with a
+    path separator or is an existing directory."""
+    return output.endswith(("/", os.sep)) or Path(os.path.expanduser(output)).is_dir()
 
 
 def _nearest_existing(path: Path) -> Path:

@@ -197,6 +197,7 @@ def run_image(
         check_outputs,
         convert_image,
         inspect_image,
+        is_directory_target,
         output_paths,
         slugify,
         timestamp,
@@ -234,7 +235,9 @@ def run_image(
         return output_paths(output, k, ext, default_dir=default_dir, slug=slug, stamp=stamp)
 
     # Refuse clobbering and unwritable places before paying for a request.
-    if output and (want or Path(output).suffix):
+    if output and is_directory_target(output):
+        check_directory(Path(output).expanduser())
+    elif output and (want or Path(output).suffix):
         check_outputs(paths_for(count, IMAGE_FORMATS[want] if want else "png"), force)
     else:
         check_directory(Path(output).parent if output else default_dir)

@@ -136,7 +136,6 @@ def run_speak(
     from ..core.types import SpeechRequest
     from ..media import (
         check_audio,
-        check_directory,
         check_output_device,
         check_outputs,
         decode_for_playback,
@@ -180,7 +179,6 @@ def run_speak(
             stamp=timestamp(),
         )[0]
         check_outputs([path], force)
-        check_directory(path.parent)
     if play and path is None and not to_stdout:
         check_output_device()  # nothing to keep: fail before paying for a request
 
