@@ -76,7 +76,7 @@ def env_fingerprint(env: dict[str, str] | None = None) -> str:
     items = sorted(
         (k, v) for k, v in env.items() if k.startswith(_ENV_PREFIXES) and k not in _ENV_IGNORED
     )
-    h = hashlib.sha256(f"{__version__}\0{PROTOCOL}\0{sys.executable}".encode())
+    h = hashlib.sha256(f"{__version__}\0{PROTOCOL}\0{os.path.realpath(sys.prefix)}".encode())
     for k, v in items:
         h.update(f"{k}={v}\0".encode())
     return h.hexdigest()[:12]

@@ -81,9 +81,18 @@ def _register() -> None:
 _register()
 
 
+#: Subcommands whose ``-o`` is a model option taking two values (``image``/``speak`` use ``-o``
+#: for the output file).
+TWO_VALUE_O = ("ask", "chat")
+
+
 def join_option_pairs(argv: list[str]) -> list[str]:
-    """Rewrite ``-o NAME VALUE`` as ``-o NAME=VALUE`` (Typer has no two-value repeated option).
-    ``-o NAME=VALUE`` is left as it is; everything after ``--`` is untouched."""
+    """For ``ask`` and ``chat``, rewrite ``-o NAME VALUE`` as ``-o NAME=VALUE`` (Typer has no
+    repeated two-value option). ``-o NAME=VALUE`` is left as it is; so is everything after
+    ``--`` and every other subcommand's arguments."""
+    sub = next((a for a in argv if not a.startswith("-")), None)
+    if sub not in TWO_VALUE_O:
+        return argv
     out: list[str] = []
     i = 0
     while i < len(argv):
@@ -91,9 +100,9 @@ def join_option_pairs(argv: list[str]) -> list[str]:
         if tok == "--":
             out += argv[i:]
             break
-        if tok in ("-o", "--option") and i + 2 < len(argv) + 1 and i + 1 < len(argv):
+        if tok in ("-o", "--option") and i + 2 < len(argv):
             name = argv[i + 1]
-            if "=" not in name and i + 2 < len(argv):
+            if "=" not in name:
                 out += [tok, f"{name}={argv[i + 2]}"]
                 i += 3
                 continue

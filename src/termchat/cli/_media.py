@@ -35,25 +35,6 @@ def read_text(argument: str, limit: int, what: str, command: str) -> str:
         raise
 
 
-def guard_output_option(output: str | None) -> None:
-    """Refuse an ``-o`` value that ``termchat.cli.join_option_pairs`` glued to the next argument
-    (it rewrites ``-o NAME VALUE`` to ``-o NAME=VALUE`` for ``ask``'s model options), instead
-    of silently writing a file with the wrong name.
-
-    Raises:
-        UsageError: ``output`` is ``A=B`` and the command line had ``-o A B``.
-    """
-    if not output or "=" not in output:
-        return
-    argv = sys.argv[1:]
-    for i in range(len(argv) - 2):
-        if argv[i] == "-o" and f"{argv[i + 1]}={argv[i + 2]}" == output:
-            raise UsageError(
-                f"-o {argv[i + 1]} was read together with the next argument {argv[i + 2]!r}",
-                hint=f"write --output {argv[i + 1]}, or put -o last",
-            )
-
-
 def run_core(
     factory: Callable[[Notify, Advance], Awaitable[T]],
     *,

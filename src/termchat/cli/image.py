@@ -204,10 +204,9 @@ def run_image(
         write_outputs,
     )
     from ..render import stderr_line
-    from ._media import guard_output_option, read_text, run_core
+    from ._media import read_text, run_core
 
     config = load_config()
-    guard_output_option(output)
     if output == "-":
         raise UsageError("images cannot be written to standard output", hint="give a file name with -o")
     text = read_text(prompt, int(config.get("max_input_bytes")), "description", "image")

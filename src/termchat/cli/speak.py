@@ -147,10 +147,9 @@ def run_speak(
         timestamp,
         write_outputs,
     )
-    from ._media import guard_output_option, read_text, run_core
+    from ._media import read_text, run_core
 
     config = load_config()
-    guard_output_option(output)
     content = read_text(text, int(config.get("max_input_bytes")), "text", "speak")
     fmt_ = audio_format(fmt, output, play)
     if play and fmt_ not in ("wav", "pcm"):

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-import time
-
 import typer
 
 
@@ -21,6 +17,9 @@ def register(app: typer.Typer) -> None:
     @sub.command("status")
     def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Show this environment's warm core: pid, uptime, idle time, requests served."""
+        import asyncio
+        import json
+
         from .. import warm
         from ..config import load_config
 
@@ -47,6 +46,8 @@ def register(app: typer.Typer) -> None:
     @sub.command("start")
     def start(wait: float = typer.Option(30.0, help="Seconds to wait until it answers.")) -> None:
         """Start this environment's warm core now (instead of at the next `ask`)."""
+        import time
+
         from .. import warm
         from ..config import load_config
         from ..core.errors import ConfigError
@@ -68,6 +69,8 @@ def register(app: typer.Typer) -> None:
     @sub.command("stop")
     def stop() -> None:
         """Stop this environment's warm core."""
+        import asyncio
+
         from .. import warm
 
         try:

@@ -69,9 +69,9 @@ def load_litellm() -> Any:
         os.environ["LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS"] = "True"
         os.environ.setdefault("LITELLM_LOG", "ERROR")
         os.environ.setdefault("LITELLM_TELEMETRY", "False")
-        import litellm
-
         import warnings
+
+        import litellm
 
         # LiteLLM and pydantic emit deprecation warnings at import and per call: to the log file.
         logging.captureWarnings(True)
