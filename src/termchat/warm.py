@@ -40,7 +40,7 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -258,6 +258,66 @@ async def request_events(
         writer.close()
         with contextlib.suppress(Exception):
             await writer.wait_closed()
+
+
+def request_events_sync(req: Any, rm: Any, config: Any, sock: Path | None = None) -> Iterator[Any]:
+    """Blocking form of :func:`request_events` for the CLI's thin client: plain sockets, no
+    asyncio (whose import alone costs ~50 ms). Closing the generator — or Ctrl+C while it
+    waits — closes the connection, which cancels the request in the core.
+
+    Raises:
+        WarmUnavailable: no core, another version, or no acknowledgement — nothing was shown
+            yet, so the caller runs the request in-process.
+        TermchatError: the request's own error, or :class:`ConnectionFailedError` when the core
+            died or went silent mid-answer.
+    """
+    from .core.types import event_from_dict
+
+    sock = sock or socket_path()
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.settimeout(ACK_TIMEOUT)
+        try:
+            s.connect(str(sock))
+            msg = {
+                "op": "chat",
+                "version": __version__,
+                "protocol": PROTOCOL,
+                "request": _request_dict(req),
+                "model": asdict(rm),
+                "config": {k: config.get(k) for k in ("timeout", "retries", "retry_max_wait")},
+            }
+            s.sendall(json.dumps(msg).encode() + b"\n")
+            f = s.makefile("rb")
+            ack = f.readline()
+        except OSError as exc:  # includes socket.timeout
+            raise WarmUnavailable(f"no warm core at {sock}: {exc}") from None
+        ack_data = json.loads(ack) if ack.strip() else {}
+        if not ack_data.get("accepted"):
+            err = ack_data.get("error") or {}
+            if err and err.get("type") != "version":
+                raise TermchatError.from_dict(err)
+            raise WarmUnavailable("the warm core refused the request")
+        s.settimeout(float(config.get("timeout")) + 15.0)
+        while True:
+            try:
+                line = f.readline()
+            except OSError:
+                line = b""
+            if not line:
+                raise ConnectionFailedError(
+                    "the warm core stopped in the middle of the answer",
+                    hint="try again; the partial answer was kept",
+                )
+            data = json.loads(line)
+            if "event" in data:
+                yield event_from_dict(data["event"])
+            elif "error" in data:
+                raise TermchatError.from_dict(data["error"])
+            elif data.get("done"):
+                return
+    finally:
+        s.close()
 
 
 def _request_dict(req: Any) -> dict[str, Any]:
