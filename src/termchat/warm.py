@@ -50,6 +50,7 @@ from .core.errors import ConnectionFailedError, TermchatError
 
 PROTOCOL = 1
 ACK_TIMEOUT = 5.0  # seconds for a core to acknowledge a request
+START_DELAY = 1.0  # seconds a new core waits before importing the provider core
 MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux
 _ENV_PREFIXES = (
     "TERMCHAT_", "LITELLM_", "OPENAI", "ANTHROPIC", "GEMINI", "GOOGLE", "VERTEX", "AWS_", "AZURE",
@@ -404,6 +405,9 @@ class WarmServer:
         """Import the core, bind, serve until idle/stopped, then remove the socket."""
         from .core import engine
 
+        # Let the client that started us finish and exit before the 5 s import competes with it
+        # for the CPUs (it would slow that first, in-process answer).
+        await asyncio.sleep(START_DELAY)
         await asyncio.to_thread(engine.load_litellm)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.sock)

@@ -113,6 +113,37 @@ def join_option_pairs(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point; exits with the documented exit code."""
+    try:
+        _main(argv)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        _fast_exit(code)
+        raise
+
+
+def _fast_exit(code: int) -> None:
+    """When this process imported LiteLLM, skip the interpreter's teardown (about 1 s of
+    finalising LiteLLM's ~2,700 modules): everything termchat writes is already on disk (the
+    store commits each statement; output files are renamed into place), so flush the standard
+    streams and the log, and leave at once. The TUI (``chat``) does not come through here with
+    its event loop still running."""
+    if "litellm" not in sys.modules or os.environ.get("TERMCHAT_DEBUG"):
+        return
+    import logging
+
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass
+    try:
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    logging.shutdown()
+    os._exit(code)
+
+
+def _main(argv: list[str] | None) -> None:
     args = join_option_pairs(list(sys.argv[1:] if argv is None else argv))
     try:
         app(args=args, prog_name="termchat", standalone_mode=True)
