@@ -253,3 +253,37 @@ def test_ctrl_c_in_client_cancels_in_core(whome, fake):
     while time.monotonic() < deadline and _status(whome)["active"] != 0:
         time.sleep(0.2)
     assert _status(whome)["active"] == 0  # the core dropped the request
+
+
+def test_image_speak_and_live_models_go_through_the_core(whome, fake):
+    write_config(whome, f'[endpoints.fake]\napi_base = "{fake.base_url}"\n')
+    _start_core(whome)
+    env = _env(whome)
+    run = lambda *a: subprocess.run([sys.executable, "-m", "termchat", *a], capture_output=True,  # noqa: E731
+                                    env=env, timeout=120, cwd=str(whome))
+    r = run("image", "a red square", "-m", "fake/gpt-image-1", "--size", "1024x1024", "-o", "sq.png")
+    assert r.returncode == 0, r.stderr
+    assert (whome / "sq.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    r = run("speak", "Hello there. How are you?", "-m", "fake/tts-1", "--format", "wav", "-o", "hi.wav")
+    assert r.returncode == 0, r.stderr
+    import wave
+
+    with wave.open(str(whome / "hi.wav")) as w:
+        assert w.getnframes() > 0
+    r = run("models", "--json", "--provider", "fake")
+    assert r.returncode == 0, r.stderr
+    ids = {m["id"] for m in json.loads(r.stdout)}
+    assert "fake/fake-small" in ids
+    assert _status(whome)["served"] == 3  # all three were served by the warm core
+    assert [q.path for q in fake.requests if q.path.startswith("/v1/")][:2] == [
+        "/v1/images/generations", "/v1/audio/speech"]
+
+
+def test_two_value_o_only_for_ask_and_chat():
+    from termchat.cli import join_option_pairs
+
+    assert join_option_pairs(["ask", "-o", "temperature", "0.2", "hi"]) == ["ask", "-o", "temperature=0.2", "hi"]
+    assert join_option_pairs(["chat", "-o", "max_tokens", "9"]) == ["chat", "-o", "max_tokens=9"]
+    assert join_option_pairs(["ask", "-o", "top_p=1", "x"]) == ["ask", "-o", "top_p=1", "x"]
+    assert join_option_pairs(["image", "-o", "x.png", "a", "cat"]) == ["image", "-o", "x.png", "a", "cat"]
+    assert join_option_pairs(["speak", "hi", "-o", "x.wav", "--play"]) == ["speak", "hi", "-o", "x.wav", "--play"]

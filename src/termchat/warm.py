@@ -321,6 +321,56 @@ def request_events_sync(req: Any, rm: Any, config: Any, sock: Path | None = None
         s.close()
 
 
+def call_sync(
+    op: str, payload: dict[str, Any], config: Any, on_notice: Any = None, sock: Path | None = None
+) -> dict[str, Any]:
+    """One request/one result operation on the warm core (``image``, ``speech``,
+    ``live_models``), blocking. ``payload`` carries the op's fields (``request``, ``model``,
+    ``config``…); ``on_notice(text)`` gets retry notices. Returns the ``result`` object.
+
+    Raises:
+        WarmUnavailable: no core / no acknowledgement (run it in-process instead).
+        TermchatError: the operation's own error, or :class:`ConnectionFailedError` when the
+            core died mid-request (it is not re-run in-process: the provider may have charged).
+    """
+    sock = sock or socket_path()
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.settimeout(ACK_TIMEOUT)
+        try:
+            s.connect(str(sock))
+            msg = {"op": op, "version": __version__, "protocol": PROTOCOL, **payload}
+            s.sendall(json.dumps(msg).encode() + b"\n")
+            f = s.makefile("rb")
+            ack = f.readline()
+        except OSError as exc:
+            raise WarmUnavailable(f"no warm core at {sock}: {exc}") from None
+        ack_data = json.loads(ack) if ack.strip() else {}
+        if not ack_data.get("accepted"):
+            err = ack_data.get("error") or {}
+            if err and err.get("type") != "version":
+                raise TermchatError.from_dict(err)
+            raise WarmUnavailable("the warm core refused the request")
+        s.settimeout(float(config.get("timeout")) * 4 + 30.0)
+        while True:
+            try:
+                line = f.readline()
+            except OSError:
+                line = b""
+            if not line:
+                raise ConnectionFailedError("the warm core stopped before answering", hint="try again")
+            data = json.loads(line)
+            if "notice" in data:
+                if on_notice is not None:
+                    on_notice(data["notice"])
+            elif "error" in data:
+                raise TermchatError.from_dict(data["error"])
+            elif "result" in data:
+                return data["result"]
+    finally:
+        s.close()
+
+
 def _request_dict(req: Any) -> dict[str, Any]:
     d = asdict(req)
     for m in d["messages"]:
@@ -466,6 +516,8 @@ class WarmServer:
                 self.stopping.set()
             elif op == "chat":
                 await self._chat(msg, reader, writer)
+            elif op in ("image", "speech", "live_models"):
+                await self._call(msg, reader, writer)
             else:
                 await self._send(writer, {"error": {"type": "usage", "message": f"unknown op {op!r}"}})
         except (ConnectionError, json.JSONDecodeError, asyncio.IncompleteReadError):
@@ -493,17 +545,42 @@ class WarmServer:
         writer.write(json.dumps(obj, ensure_ascii=False).encode() + b"\n")
         await writer.drain()
 
-    async def _chat(self, msg: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _guarded(self, work: Any, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Run the coroutine ``work`` while watching the client: when it hangs up (Ctrl+C), the
+        work is cancelled, which closes the provider stream. Errors the work did not report
+        itself are mapped and sent."""
         from .core import engine
+
+        task = asyncio.create_task(work)
+        hangup = asyncio.create_task(reader.read(1))  # b"" when the client goes away
+        done, _ = await asyncio.wait({task, hangup}, return_when=asyncio.FIRST_COMPLETED)
+        if task not in done:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+        hangup.cancel()
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            if not isinstance(exc, ConnectionError):
+                with contextlib.suppress(Exception):
+                    await self._send(writer, {"error": engine.map_exception(exc).to_dict()})
+
+    def _model(self, msg: dict[str, Any]) -> Any:
         from .core.catalog import ResolvedModel
         from .core.errors import register_secret
+
+        rm = ResolvedModel(**msg["model"])
+        register_secret(rm.api_key)
+        return rm
+
+    async def _chat(self, msg: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        from .core import engine
         from .core.types import event_to_dict
 
         self.served += 1
         await self._send(writer, {"accepted": True})
         req = _request_from(msg["request"])
-        rm = ResolvedModel(**msg["model"])
-        register_secret(rm.api_key)
+        rm = self._model(msg)
         cfg = _Config(msg.get("config", {}))
 
         async def pump() -> None:
@@ -514,19 +591,47 @@ class WarmServer:
             except TermchatError as err:
                 await self._send(writer, {"error": err.to_dict()})
 
-        task = asyncio.create_task(pump())
-        hangup = asyncio.create_task(reader.read(1))  # b"" when the client goes away
-        done, _ = await asyncio.wait({task, hangup}, return_when=asyncio.FIRST_COMPLETED)
-        if task not in done:  # client gone (Ctrl+C): cancel, which closes the provider stream
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
-        hangup.cancel()
-        if task.done() and not task.cancelled() and task.exception() is not None:
-            exc = task.exception()
-            if not isinstance(exc, ConnectionError):
-                with contextlib.suppress(Exception):
-                    await self._send(writer, {"error": engine.map_exception(exc).to_dict()})
+        await self._guarded(pump(), reader, writer)
+
+    async def _call(self, msg: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """``image``, ``speech`` and ``live_models``: one result, with ``{"notice"}`` lines
+        (retries) before it."""
+        from .core import media
+        from .core.types import ImageRequest, SpeechRequest
+
+        op = msg["op"]
+        self.served += 1
+        await self._send(writer, {"accepted": True})
+
+        def notify(text: str) -> None:
+            writer.write(json.dumps({"notice": text}).encode() + b"\n")
+
+        async def work() -> None:
+            try:
+                if op == "image":
+                    rm = self._model(msg)
+                    res = await media.generate_images(
+                        ImageRequest(**msg["request"]), _Config(msg.get("config", {})), rm, on_notice=notify
+                    )
+                    result = res.to_dict()
+                elif op == "speech":
+                    rm = self._model(msg)
+                    res = await media.synthesize_speech(
+                        SpeechRequest(**msg["request"]), _Config(msg.get("config", {})), rm, on_notice=notify
+                    )
+                    result = res.to_dict()
+                else:  # live_models
+                    from .config import Config
+                    from .core.listing import fetch_live
+
+                    cfg = Config(msg.get("config_data", {}), Path(msg.get("config_path", "")))
+                    live = await asyncio.to_thread(fetch_live, cfg, None, float(msg.get("timeout", 0.8)), False)
+                    result = asdict(live)
+                await self._send(writer, {"result": result})
+            except TermchatError as err:
+                await self._send(writer, {"error": err.to_dict()})
+
+        await self._guarded(work(), reader, writer)
 
 
 def serve_main(argv: list[str]) -> int:

@@ -35,13 +35,63 @@ def read_text(argument: str, limit: int, what: str, command: str) -> str:
         raise
 
 
+class _Progress:
+    """A spinner (one step) or a progress bar (several) on a terminal's stderr; nothing
+    otherwise. ``notify(text)`` prints a notice line, ``advance()`` counts a step."""
+
+    def __init__(self, label: str, total: int):
+        from ..render import Spinner
+
+        interactive = sys.stderr.isatty()
+        self.bar: Any = None
+        self.task: Any = None
+        self.spinner = Spinner(label, enabled=interactive and total <= 1)
+        if interactive and total > 1:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            self.bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self.task = self.bar.add_task(label, total=total)
+
+    def __enter__(self) -> _Progress:
+        self.spinner.__enter__()
+        if self.bar is not None:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+        self.spinner.stop()
+
+    def notify(self, text: str) -> None:
+        from ..render import stderr_line
+
+        self.spinner.stop()
+        if self.bar is not None:
+            self.bar.console.print(f"termchat: {text}", style="yellow", markup=False, highlight=False)
+        else:
+            stderr_line(f"termchat: {text}", style="yellow")
+
+    def advance(self) -> None:
+        if self.bar is not None:
+            self.bar.advance(self.task)
+
+
 def run_core(
     factory: Callable[[Notify, Advance], Awaitable[T]],
     *,
     label: str,
     total: int = 1,
 ) -> T:
-    """Run the coroutine ``factory(notify, advance)`` to completion and return its result.
+    """Run the coroutine ``factory(notify, advance)`` in-process to completion and return its
+    result.
 
     LiteLLM is imported first, in the main thread (so Ctrl+C during the import works). On a
     terminal (stderr), a spinner shows ``label`` while waiting, or a progress bar of ``total``
@@ -53,46 +103,64 @@ def run_core(
         TermchatError: whatever the core raised.
     """
     from ..core import engine
-    from ..render import Spinner, stderr_line
-
-    interactive = sys.stderr.isatty()
-    progress: Any = None
-    task: Any = None
-    spinner = Spinner(label, enabled=interactive and total <= 1)
-    if interactive and total > 1:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-        progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            console=Console(stderr=True),
-            transient=True,
-        )
-        task = progress.add_task(label, total=total)
-
-    def notify(text: str) -> None:
-        spinner.stop()
-        if progress is not None:
-            progress.console.print(f"termchat: {text}", style="yellow", markup=False, highlight=False)
-        else:
-            stderr_line(f"termchat: {text}", style="yellow")
-
-    def advance() -> None:
-        if progress is not None:
-            progress.advance(task)
 
     try:
-        with spinner:
-            if progress is not None:
-                progress.start()
-            try:
-                if not engine.litellm_loaded():
-                    engine.load_litellm()
-                return asyncio.run(factory(notify, advance))
-            finally:
-                if progress is not None:
-                    progress.stop()
+        with _Progress(label, total) as ui:
+            if not engine.litellm_loaded():
+                engine.load_litellm()
+            return asyncio.run(factory(ui.notify, ui.advance))
     except KeyboardInterrupt:
         raise InterruptedError_("interrupted; nothing was written") from None
+
+
+def run_media(
+    op: str,
+    requests: list[Any],
+    rm: Any,
+    config: Any,
+    call: Callable[[Any, Notify], Awaitable[Any]],
+    decode: Callable[[dict[str, Any]], Any],
+    *,
+    label: str,
+) -> list[Any]:
+    """Results of ``requests`` (image or speech requests, in order): through the warm core when
+    it is enabled and answers (``op`` = ``image``/``speech``; results rebuilt with ``decode``),
+    otherwise in-process with ``call(request, notify)`` — and then a warm core is started for
+    next time. Results are the same either way.
+
+    Raises:
+        InterruptedError_: Ctrl+C (exit 130); nothing has been written by then.
+        TermchatError: whatever the core raised.
+    """
+    from dataclasses import asdict
+
+    from .. import warm
+
+    results: list[Any] = []
+    use_warm = warm.enabled(config)
+    if use_warm:
+        settings = {k: config.get(k) for k in ("timeout", "retries", "retry_max_wait")}
+        try:
+            with _Progress(label, len(requests)) as ui:
+                for req in requests:
+                    payload = {"request": asdict(req), "model": asdict(rm), "config": settings}
+                    results.append(decode(warm.call_sync(op, payload, config, ui.notify)))
+                    ui.advance()
+            return results
+        except warm.WarmUnavailable:
+            pass  # no core (or it went away between parts): do the rest here
+        except KeyboardInterrupt:
+            raise InterruptedError_("interrupted; nothing was written") from None
+    rest = requests[len(results):]
+
+    async def local(notify: Notify, advance: Advance) -> list[Any]:
+        out = []
+        for req in rest:
+            out.append(await call(req, notify))
+            advance()
+        return out
+
+    results += run_core(local, label=label, total=len(rest))
+    if use_warm:
+        warm.start_background(float(config.get("warm_core.idle_seconds")))
+    return results

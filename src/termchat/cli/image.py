@@ -189,7 +189,7 @@ def run_image(
     configuration, provider failures and unwritable outputs; nothing is written on failure."""
     from ..config import load_config
     from ..core.catalog import resolve_model
-    from ..core.media import generate_images
+    from ..core.media import ImageResult, generate_images
     from ..core.types import ImageRequest
     from ..media import (
         IMAGE_FORMATS,
@@ -204,7 +204,7 @@ def run_image(
         write_outputs,
     )
     from ..render import stderr_line
-    from ._media import read_text, run_core
+    from ._media import read_text, run_media
 
     config = load_config()
     if output == "-":
@@ -243,10 +243,12 @@ def run_image(
 
     req = ImageRequest(model=rm.id, prompt=text, options=options, api_base=api_base, api_key=key)
     noun = "image" if count == 1 else f"{count} images"
-    result = run_core(
-        lambda notify, _advance: generate_images(req, config, rm, on_notice=notify),
+    result = run_media(
+        "image", [req], rm, config,
+        lambda r, notify: generate_images(r, config, rm, on_notice=notify),
+        ImageResult.from_dict,
         label=f"{rm.id}: generating {noun}…",
-    )
+    )[0]
 
     # Check every image and convert as needed before writing any.
     datas: list[bytes] = []

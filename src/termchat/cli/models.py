@@ -183,6 +183,32 @@ def _known_provider(provider: str, config: Any) -> None:
         )
 
 
+def live_via_warm_core(config: Any) -> Any:
+    """The live local models as the warm core sees them (same environment, connections kept
+    open), or ``None`` when no core answers — the listing then probes the servers itself.
+    The completion cache is rewritten either way."""
+    from .. import warm
+    from ..core.errors import TermchatError
+    from ..core.listing import PROBE_TIMEOUT, LiveModel, LiveResult, ServerStatus, write_local_cache
+
+    if not warm.enabled(config):
+        return None
+    try:
+        d = warm.call_sync(
+            "live_models",
+            {"config_data": config.data, "config_path": str(config.path), "timeout": PROBE_TIMEOUT},
+            config,
+        )
+    except (warm.WarmUnavailable, TermchatError):
+        return None
+    live = LiveResult(
+        models=[LiveModel(**m) for m in d.get("models", [])],
+        servers=[ServerStatus(**x) for x in d.get("servers", [])],
+    )
+    write_local_cache(live.models)
+    return live
+
+
 def run_list(
     *, provider: str | None, mode: Mode | None, vision: bool, tools: bool, search: str | None,
     available: bool, as_json: bool,
@@ -195,7 +221,7 @@ def run_list(
     if provider:
         _known_provider(provider, config)
     rows = filter_rows(
-        list_models(config),
+        list_models(config, live=live_via_warm_core(config)),
         provider=provider, mode=MODE_NAMES[mode.value] if mode else None, vision=vision,
         tools=tools, search=search, available=available,
     )

@@ -132,7 +132,7 @@ def run_speak(
     playback starts, and nothing is written when synthesis fails."""
     from ..config import load_config
     from ..core.catalog import resolve_model
-    from ..core.media import SPEECH_INPUT_LIMIT, synthesize_speech
+    from ..core.media import SPEECH_INPUT_LIMIT, SpeechResult, synthesize_speech
     from ..core.types import SpeechRequest
     from ..media import (
         check_audio,
@@ -147,7 +147,7 @@ def run_speak(
         timestamp,
         write_outputs,
     )
-    from ._media import read_text, run_core
+    from ._media import read_text, run_media
 
     config = load_config()
     content = read_text(text, int(config.get("max_input_bytes")), "text", "speak")
@@ -181,22 +181,21 @@ def run_speak(
     if play and path is None and not to_stdout:
         check_output_device()  # nothing to keep: fail before paying for a request
 
-    async def synthesize(notify: Any, advance: Any) -> list[bytes]:
-        audio: list[bytes] = []
-        for i, part in enumerate(parts, 1):
-            req = SpeechRequest(
-                model=rm.id, input=part, voice=voice_, options=options,
-                api_base=api_base, api_key=key,
-            )
-            res = await synthesize_speech(req, config, rm, on_notice=notify)
-            what = "the audio" if len(parts) == 1 else f"audio part {i} of {len(parts)}"
-            check_audio(res.audio, fmt_, what=what)
-            audio.append(res.audio)
-            advance()
-        return audio
-
+    requests = [
+        SpeechRequest(model=rm.id, input=part, voice=voice_, options=options, api_base=api_base, api_key=key)
+        for part in parts
+    ]
     label = f"{rm.id}: speaking" + ("" if len(parts) == 1 else f" {len(parts)} parts")
-    audio = join_audio(run_core(synthesize, label=label + "…", total=len(parts)), fmt_)
+    results = run_media(
+        "speech", requests, rm, config,
+        lambda r, notify: synthesize_speech(r, config, rm, on_notice=notify),
+        SpeechResult.from_dict,
+        label=label + "…",
+    )
+    for i, res in enumerate(results, 1):
+        what = "the audio" if len(parts) == 1 else f"audio part {i} of {len(parts)}"
+        check_audio(res.audio, fmt_, what=what)
+    audio = join_audio([res.audio for res in results], fmt_)
 
     if to_stdout:
         sys.stdout.buffer.write(audio)
