@@ -22,7 +22,7 @@ HELP = """Ask a model one question and stream the answer.
 Standard input is the material, the argument is the instruction: when both are given the
 prompt is the argument, a blank line, then standard input.
 
-  git diff | termchat ask -m claude "write a commit message"
+    git diff | termchat ask -m claude "write a commit message"
 
 On a terminal the answer is rendered as Markdown; into a pipe it is the model's exact text,
 flushed as it arrives (control characters neutralised unless --raw). Notices, usage and errors

@@ -15,9 +15,9 @@ HELP = """Generate images from a description and write them to files.
 
 The description is the argument, standard input, or both (argument, a blank line, stdin).
 
-  termchat image "a lighthouse in a storm, watercolour" -o lighthouse.png
-  echo "isometric pixel-art desk" | termchat image --size 1536x1024 --n 3 --format webp
-  termchat image "logo of a fox" --background transparent --quality high --show
+    termchat image "a lighthouse in a storm, watercolour" -o lighthouse.png
+    echo "isometric pixel-art desk" | termchat image --size 1536x1024 --n 3 --format webp
+    termchat image "logo of a fox" --background transparent --quality high --show
 
 Standard output gets one written path per line (so `termchat image … | xargs open` works), or
 one JSON object with --json. Without -o, files are named from the description and the time,

@@ -14,9 +14,9 @@ HELP = """Turn text into speech: write an audio file, or play it.
 
 The text is the argument, standard input, or both (argument, a blank line, stdin).
 
-  termchat speak "Hello there" -o hello.mp3
-  cat notes.md | termchat speak --voice nova --format wav --speed 1.2 -o notes.wav
-  termchat speak "Bonjour" --play
+    termchat speak "Hello there" -o hello.mp3
+    cat notes.md | termchat speak --voice nova --format wav --speed 1.2 -o notes.wav
+    termchat speak "Bonjour" --play
 
 Text longer than the provider takes in one request (4096 characters) is split at sentence
 ends, spoken part by part and joined into one file (wav, pcm, mp3 and aac can be joined; opus
