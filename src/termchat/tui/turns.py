@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import io
-from collections.abc import Awaitable, Callable
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +105,75 @@ def header_for(outcome: Outcome) -> str:
     return "  · ".join(parts)
 
 
+class _CoreThread:
+    """One daemon thread running an asyncio loop, on which the core's streams are read.
+
+    Reading a stream through LiteLLM costs about 1 ms of CPU per chunk; on the app's own loop a
+    fast stream that is behind reads buffered chunks without ever suspending, and keys and
+    rendering wait. On its own thread the interpreter shares the time between the two (and
+    the reading goes on while the app renders)."""
+
+    _lock = threading.Lock()
+    _loop: asyncio.AbstractEventLoop | None = None
+
+    @classmethod
+    def loop(cls) -> asyncio.AbstractEventLoop:
+        with cls._lock:
+            if cls._loop is None or cls._loop.is_closed():
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="termchat-core", daemon=True).start()
+                cls._loop = loop
+            return cls._loop
+
+
+_END = object()
+
+
+async def events_in_core_thread(make: Callable[[], AsyncIterator[Any]]) -> AsyncIterator[Any]:
+    """Iterate ``make()`` (an async generator of core events) on the core thread and yield its
+    events here, in batches as they arrive. Cancelling the iteration cancels the stream there
+    (which closes it); its exceptions are raised here."""
+    ui = asyncio.get_running_loop()
+    box: collections.deque[Any] = collections.deque()
+    ready = asyncio.Event()
+    notified = threading.Event()
+
+    def notify() -> None:
+        notified.clear()
+        ready.set()
+
+    def put(item: Any) -> None:
+        box.append(item)
+        if not notified.is_set():
+            notified.set()
+            ui.call_soon_threadsafe(notify)
+
+    async def pump() -> None:
+        try:
+            async for ev in make():
+                put(ev)
+        except BaseException as exc:  # handed to the app's side (cancellation included)
+            put((_END, exc))
+        else:
+            put((_END, None))
+
+    fut = asyncio.run_coroutine_threadsafe(pump(), _CoreThread.loop())
+    try:
+        while True:
+            await ready.wait()
+            ready.clear()
+            while box:
+                item = box.popleft()
+                if isinstance(item, tuple) and len(item) == 2 and item[0] is _END:
+                    if item[1] is not None and not isinstance(item[1], asyncio.CancelledError):
+                        raise item[1]
+                    return
+                yield item
+    finally:
+        if not fut.done():
+            fut.cancel()
+
+
 async def run_stream(
     req: Any,
     config: Any,
@@ -124,7 +195,7 @@ async def run_stream(
             view.set_status("loading the model core…")
             await wait_core()
             view.set_status("waiting for the model…")
-        async for ev in engine.stream_chat(req, config, rm):
+        async for ev in events_in_core_thread(lambda: engine.stream_chat(req, config, rm)):
             if isinstance(ev, TextDelta):
                 outcome.text += ev.text
                 safe = sanitizer.feed(ev.text)

@@ -4,6 +4,12 @@ Only the newest :attr:`ConversationView.WINDOW` messages are mounted when a conv
 scrolling to the top mounts the previous :attr:`ConversationView.PAGE`, and while new replies
 arrive at the bottom the oldest mounted messages are pruned beyond
 :attr:`ConversationView.MAX_MOUNTED` (they are still in :attr:`rows` and come back on scroll).
+
+Textual lays out the whole screen (every mounted widget) whenever anything changes size, so
+the reply chunks (:class:`~termchat.tui.widgets.message.Chunk`) far from the viewport are
+*parked* — hidden behind a fixed height — by :meth:`ConversationView.virtualize`, and shown
+again when they come near it. Of a conversation being opened, only the replies that fill the
+last screens are rendered; the older mounted ones start parked with an estimated height.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from typing import Any
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from .message import MessageView, NoticeView
+from .message import Chunk, MessageView, NoticeView, estimate_height
 
 WELCOME = (
     "Type a message and press Enter to send it (Ctrl+J for a new line).\n"
@@ -32,15 +38,94 @@ class ConversationView(VerticalScroll, can_focus=False):
     WINDOW = 16
     PAGE = 12
     MAX_MOUNTED = 48
+    MARGIN = 1.0
+    """Chunks within this many viewport heights above or below the viewport stay rendered."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.rows: list[Any] = []
         self._first = 0  # index in rows of the first mounted message
         self._loading_older = False
+        self._virtualize_pending = False
+        self._last_width = 0
 
     def on_mount(self) -> None:
         self.anchor()
+
+    def _body_width(self) -> int:
+        return max(20, (self.size.width or self.app.size.width) - 8)
+
+    def _views_for(self, rows: list[Any]) -> list[MessageView]:
+        """Views of ``rows`` (oldest first): replies that fill the last two screens are rendered,
+        the older ones start parked."""
+        width = self._body_width()
+        budget = 2 * max(10, self.size.height or self.app.size.height)
+        views: list[MessageView] = []
+        used = 0
+        for r in reversed(rows):
+            parked = used > budget and r.role == "assistant"
+            views.append(MessageView.from_row(r, parked_width=width if parked else None))
+            used += estimate_height(r.content, width) + 2
+        views.reverse()
+        return views
+
+    def schedule_virtualize(self) -> None:
+        """Run :meth:`virtualize` after the next refresh (once, however often asked)."""
+        if not self._virtualize_pending:
+            self._virtualize_pending = True
+            self.set_timer(0.1, self._run_virtualize)
+
+    async def _run_virtualize(self) -> None:
+        self._virtualize_pending = False
+        await self.virtualize()
+
+    async def virtualize(self) -> None:
+        """Park the chunks far from the viewport and show the ones near it."""
+        from textual.errors import NoWidget
+
+        if not self.is_mounted or not self.display:
+            return
+        try:
+            view = self.content_region
+        except NoWidget:
+            return
+        margin = int(view.height * self.MARGIN) + 1
+        lo, hi = view.y - margin, view.bottom + margin
+        shown: list[tuple[Chunk, int]] = []
+        for mv in self.query_children(MessageView):
+            for chunk in mv.chunks:
+                try:
+                    region = chunk.region
+                except NoWidget:
+                    continue
+                if not region.height and not chunk.parked:
+                    continue
+                near = region.bottom >= lo and region.y <= hi
+                if near and chunk.parked:
+                    if region.bottom <= view.y and not chunk.measured:
+                        shown.append((chunk, region.height))
+                    await chunk.show()
+                elif not near and not chunk.parked:
+                    chunk.park()
+        if shown and not (self.is_anchored and not self._anchor_released):
+            def keep_place() -> None:
+                grown = sum(c.size.height - h for c, h in shown)
+                if grown:
+                    self.scroll_to(y=self.scroll_y + grown, animate=False, immediate=True)
+
+            self.call_after_refresh(keep_place)
+
+    def on_resize(self) -> None:
+        width = self.size.width
+        if width != self._last_width:
+            if self._last_width:
+                bw = self._body_width()
+                for chunk in self.query(Chunk):
+                    if chunk.parked:
+                        chunk.measured = False
+                        chunk.styles.height = estimate_height(chunk.text, bw)
+            self._last_width = width
+        self.schedule_virtualize()
 
     @property
     def first_mounted(self) -> int:
@@ -54,7 +139,7 @@ class ConversationView(VerticalScroll, can_focus=False):
         with self.app.batch_update():
             await self.remove_children()
             if self.rows:
-                await self.mount_all([MessageView.from_row(r) for r in self.rows[self._first :]])
+                await self.mount_all(self._views_for(self.rows[self._first :]))
             else:
                 await self.mount(Static(WELCOME, classes="welcome"))
         self.anchor()
@@ -117,6 +202,8 @@ class ConversationView(VerticalScroll, can_focus=False):
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
+        if int(old_value) != int(new_value):
+            self.schedule_virtualize()
         if new_value <= 0 and old_value > 0 and self._first > 0 and not self._loading_older:
             self._loading_older = True
             self.call_after_refresh(self.load_older)

@@ -1,30 +1,107 @@
 """One message of a conversation: a header line and its body.
 
-Assistant replies are rendered as Markdown; while a reply streams, text goes through a
-:class:`textual.widgets.markdown.MarkdownStream` (batched appends that re-parse only the last
-block) and, when the stream ends, one full ``update()`` renders the final text whole. All text
-shown passes through :func:`termchat.render.sanitize` (control sequences become visible, inert
-characters); the store keeps the verbatim text.
+Assistant replies are rendered as Markdown in *chunks*: runs of a few top-level blocks, each
+its own :class:`~textual.widgets.Markdown` inside a :class:`Chunk`. That keeps the cost of a
+layout bounded however long a reply grows:
+
+- while a reply streams, deltas are buffered and applied at most every :data:`FLUSH_S`
+  seconds with ``Markdown.append`` (which re-parses only the last block) to the *tail* chunk;
+  once the tail holds :data:`CHUNK_BLOCKS` finished blocks they are frozen as a chunk and the
+  block in progress moves to a new tail;
+- a chunk far from the viewport can be *parked* (its Markdown hidden, the chunk keeping its
+  measured height), so Textual's full-screen reflow no longer visits its widgets
+  (:meth:`termchat.tui.widgets.conversation.ConversationView.virtualize`); a message opened from
+  history may start parked with an estimated height and is rendered when it comes near view;
+- when the stream ends, only the tail chunk is rendered again in full (code fences whole); the
+  finished chunks were split at top-level block boundaries and are already final. Text that the
+  split could change (link reference definitions) is rendered again whole.
+
+All text shown passes through :func:`termchat.render.sanitize` (control sequences become visible,
+inert characters); the store keeps the verbatim text.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import re
+import time
+from typing import Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
 from textual.widgets import Markdown, Static
+from textual.widgets._markdown import MarkdownBlock, MarkdownFence
 
 from ...render import sanitize
+
+FLUSH_S = 0.1
+"""Least time between two renders of a streaming reply (seconds)."""
+SETTLE_S = 0.15
+"""A pause this long in a stream renders the tail chunk whole (code fences complete)."""
+CHUNK_BLOCKS = 4
+"""Top-level Markdown blocks per chunk."""
+SPLIT_CHARS = 3000
+"""Finished texts shorter than this are one chunk (no parse needed to split them)."""
+
+_REF_DEF = re.compile(r"^ {0,3}\[[^\]\n]+\]:", re.M)
+
+
+def _parser() -> Any:
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("gfm-like")
 
 
 def code_blocks(markdown: str) -> list[str]:
     """The contents of the fenced and indented code blocks of a Markdown text, in order."""
-    from markdown_it import MarkdownIt
-
-    tokens = MarkdownIt("gfm-like").parse(markdown)
+    tokens = _parser().parse(markdown)
     return [t.content for t in tokens if t.type in ("fence", "code_block")]
+
+
+def block_starts(text: str) -> list[int]:
+    """The line numbers where the top-level blocks of Markdown ``text`` start."""
+    return [t.map[0] for t in _parser().parse(text)
+            if t.level == 0 and t.map is not None and t.nesting >= 0]
+
+
+async def set_markdown(md: Markdown, text: str) -> None:
+    """``md.update(text)`` that can still be appended to: ``Markdown.update`` takes the text
+    as complete, so a later ``append`` would re-parse only from its last line (and a code
+    fence in progress would turn into an indented block); point it at the last block."""
+    await md.update(text)
+    starts = block_starts(text)
+    if starts:
+        md._last_parsed_line = starts[-1]
+
+
+def split_chunks(text: str, per: int = CHUNK_BLOCKS, *, force: bool = False) -> list[str]:
+    """Split Markdown ``text`` into runs of ``per`` top-level blocks (at block starts), so that
+    rendering each run alone gives what rendering the whole gives. Short texts (unless
+    ``force``) and texts with link reference definitions stay whole."""
+    if (len(text) < SPLIT_CHARS and not force) or _REF_DEF.search(text):
+        return [text]
+    starts = block_starts(text)
+    cuts = starts[per::per]
+    if not cuts:
+        return [text]
+    lines = text.splitlines(keepends=True)
+    out, prev = [], 0
+    for cut in cuts:
+        out.append("".join(lines[prev:cut]))
+        prev = cut
+    out.append("".join(lines[prev:]))
+    return [c for c in out if c]
+
+
+def estimate_height(text: str, width: int) -> int:
+    """A rough rendered height of Markdown ``text`` at ``width`` columns (for parked chunks
+    that were never rendered; corrected when they are)."""
+    width = max(20, width)
+    h = 0
+    for line in text.splitlines():
+        h += max(1, -(-len(line) // width))
+    return h + text.count("```") + 1
 
 
 def describe(row: Any) -> str:
@@ -41,6 +118,93 @@ def describe(row: Any) -> str:
     if row.interrupted:
         parts.append("interrupted")
     return "  · ".join(parts)
+
+
+class ChatFence(MarkdownFence):
+    """A code block; one without a language is shown as plain text (Pygments' language
+    guessing tries every lexer: far too slow for a block re-parsed as it streams)."""
+
+    @classmethod
+    def highlight(cls, code: str, language: str, ansi: bool = False, dark: bool = False) -> Content:
+        return super().highlight(code, language or "text", ansi=ansi, dark=dark)
+
+
+class ChatMarkdown(Markdown):
+    """Markdown of a reply (code blocks: :class:`ChatFence`)."""
+
+    BLOCKS: ClassVar[dict[str, type[MarkdownBlock]]] = {
+        **Markdown.BLOCKS, "fence": ChatFence, "code_block": ChatFence}
+
+
+class Chunk(Vertical):
+    """A run of top-level blocks of a reply, rendered by its own Markdown widget.
+
+    A *parked* chunk shows nothing and keeps a fixed height (measured when it was last shown,
+    or estimated when it never was); :meth:`show` renders it again.
+    """
+
+    DEFAULT_CSS = """
+    Chunk { height: auto; }
+    """
+
+    def __init__(self, text: str, *, parked_height: int | None = None) -> None:
+        super().__init__()
+        self.text = text
+        self.md: Markdown | None = None
+        self.parked = parked_height is not None
+        self.measured = False  # the parked height was measured (not estimated)
+        if parked_height is not None:
+            self.styles.height = max(1, parked_height)
+
+    def compose(self) -> ComposeResult:
+        if not self.parked:
+            self.md = ChatMarkdown(self.text)
+            yield self.md
+
+    @property
+    def source(self) -> str:
+        """The chunk's (sanitised) Markdown text."""
+        return self.md.source if self.md is not None and self.md.source else self.text
+
+    def park(self) -> bool:
+        """Hide the Markdown and keep the current height; False when it cannot (not laid out)."""
+        if self.parked or self.md is None:
+            return False
+        h = self.size.height
+        if h <= 0:
+            return False
+        self.parked = True
+        self.measured = True
+        self.styles.height = h
+        self.md.display = False
+        return True
+
+    async def show(self) -> None:
+        """Render the chunk again (mounting its Markdown if it never was)."""
+        if not self.parked:
+            return
+        self.parked = False
+        if self.md is None:
+            self.md = ChatMarkdown(self.text)
+            await self.mount(self.md)
+        else:
+            self.md.display = True
+        self.styles.height = "auto"
+
+
+class MarkdownBody(Vertical):
+    """The body of a reply: its chunks, oldest first."""
+
+    DEFAULT_CSS = """
+    MarkdownBody { height: auto; }
+    """
+
+    def __init__(self, chunks: list[Chunk], **kwargs: Any) -> None:
+        super().__init__(*chunks, **kwargs)
+
+    @property
+    def chunks(self) -> list[Chunk]:
+        return list(self.query_children(Chunk))
 
 
 class MessageView(Vertical, can_focus=True):
@@ -64,6 +228,7 @@ class MessageView(Vertical, can_focus=True):
         model: str | None = None,
         interrupted: bool = False,
         id: str | None = None,
+        parked_width: int | None = None,
     ) -> None:
         classes = f"message {role}" + (" interrupted" if interrupted else "")
         super().__init__(id=id, classes=classes)
@@ -72,11 +237,23 @@ class MessageView(Vertical, can_focus=True):
         self.message_id = message_id
         self.model = model
         self._header_text = header or ("You" if role == "user" else model or "assistant")
-        self._stream: Any = None
+        self._parked_width = parked_width
+        # streaming state
+        self._streaming = False
+        self._pending: list[str] = []
+        self._streamed: list[str] = []
+        self._wake: asyncio.Event | None = None
+        self._flusher: asyncio.Task | None = None
+        self._stopping = False
+        self._status_shown = False
+        self._settle = False
+        self._settled_len = -1  # length of the streamed text when the tail was last rendered whole
+        self.settled_at: float | None = None  # perf_counter() of that render (benchmarks read it)
 
     @classmethod
-    def from_row(cls, row: Any) -> MessageView:
-        """A view of a stored message (:class:`termchat.store.StoredMessage`)."""
+    def from_row(cls, row: Any, parked_width: int | None = None) -> MessageView:
+        """A view of a stored message (:class:`termchat.store.StoredMessage`); with
+        ``parked_width``, a reply starts parked (estimated height at that width)."""
         return cls(
             row.role,
             row.content,
@@ -84,15 +261,28 @@ class MessageView(Vertical, can_focus=True):
             message_id=row.id,
             model=row.model,
             interrupted=row.interrupted,
+            parked_width=parked_width,
         )
+
+    def _make_chunks(self, text: str) -> list[Chunk]:
+        w = self._parked_width
+        return [Chunk(c, parked_height=None if w is None else estimate_height(c, w))
+                for c in split_chunks(text)]
 
     def compose(self) -> ComposeResult:
         yield Static(Content(sanitize(self._header_text)), classes="msg-header")
         yield Static("", classes="msg-status")
         if self.role == "assistant":
-            yield Markdown(sanitize(self.source), classes="msg-body")
+            yield MarkdownBody(self._make_chunks(sanitize(self.source)), classes="msg-body")
         else:
             yield Static(Content(sanitize(self.source)), classes="msg-body")
+
+    @property
+    def chunks(self) -> list[Chunk]:
+        """The chunks of a reply's body (empty for a user message)."""
+        if self.role != "assistant":
+            return []
+        return self.query_one(MarkdownBody).chunks
 
     # -- streaming --------------------------------------------------------------------------
 
@@ -101,6 +291,7 @@ class MessageView(Vertical, can_focus=True):
         status = self.query_one(".msg-status", Static)
         status.update(Content(sanitize(text)))
         status.display = bool(text)
+        self._status_shown = bool(text)
 
     def set_header(self, text: str) -> None:
         """Replace the header line."""
@@ -109,24 +300,153 @@ class MessageView(Vertical, can_focus=True):
 
     def start_stream(self) -> None:
         """Begin streaming into the Markdown body."""
-        self._stream = Markdown.get_stream(self.query_one(".msg-body", Markdown))
+        if self._streaming:
+            return
+        self._streaming = True
+        self._stopping = False
+        self._wake = asyncio.Event()
+        self._flusher = asyncio.create_task(self._flush_loop())
 
     async def write(self, safe_text: str) -> None:
-        """Append already-sanitised text to the streaming body."""
-        if self._stream is None:
+        """Append already-sanitised text to the streaming body (rendered in batches)."""
+        if not self._streaming:
             self.start_stream()
-        if self.query_one(".msg-status").display:
+        if self._status_shown:
             self.set_status("")
-        await self._stream.write(safe_text)
+        self._pending.append(safe_text)
+        if len(self._pending) == 1:
+            assert self._wake is not None
+            self._wake.set()
+
+    def settle(self) -> None:
+        """The text is probably complete (the usage report came, which ends a stream): render
+        the tail whole as soon as what is buffered is shown, without waiting for the stream to
+        close. Text that still arrives afterwards is streamed as usual."""
+        if self._streaming and self._wake is not None:
+            self._settle = True
+            self._wake.set()
+
+    def _tail(self) -> Chunk | None:
+        chunks = self.chunks
+        return chunks[-1] if chunks else None
+
+    async def _flush_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        wake = self._wake
+        assert wake is not None
+        try:
+            while True:
+                if self._pending:
+                    t0 = loop.time()
+                    await self._apply_pending()
+                    spent = loop.time() - t0
+                    if not self._stopping and not self._settle:
+                        # render at most every FLUSH_S (less often when rendering is slow)
+                        await asyncio.sleep(min(0.25, max(FLUSH_S, 2 * spent)))
+                    continue
+                if self._stopping:
+                    return
+                unsettled = self._settled_len != sum(map(len, self._streamed))
+                if self._settle or (unsettled and self._streamed):
+                    if not self._settle:
+                        try:  # a pause in the stream: make what is shown final meanwhile
+                            await asyncio.wait_for(wake.wait(), SETTLE_S)
+                            wake.clear()
+                            continue
+                        except TimeoutError:
+                            pass
+                    self._settle = False
+                    await self._render_tail()
+                    continue
+                await wake.wait()
+                wake.clear()
+        except Exception:  # the view went away (the app is closing)
+            return
+
+    async def _render_tail(self) -> None:
+        """Render the tail chunk whole from its text (code fences complete)."""
+        tail = self._tail()
+        if tail is not None and tail.md is not None:
+            tail.text = tail.md.source
+            await set_markdown(tail.md, tail.text)
+        self._settled_len = sum(map(len, self._streamed))
+        self.settled_at = time.perf_counter()
+
+    async def _apply_pending(self) -> None:
+        """Render the buffered text: append it to the tail chunk, or, when the tail would grow
+        past :data:`CHUNK_BLOCKS` blocks, complete the tail with its share and put the rest in
+        new chunks (those that a big batch scrolls straight past start parked)."""
+        text = "".join(self._pending)
+        self._pending.clear()
+        self._streamed.append(text)
+        tail = self._tail()
+        if tail is None or tail.md is None:
+            return
+        md = tail.md
+        old = md.source
+        groups = split_chunks(old + text, force=True)
+        if len(groups) == 1:
+            await md.append(text)
+            return
+        first, rest = groups[0], groups[1:]
+        width = max(20, self.size.width - 4)
+        new = [Chunk(g, parked_height=estimate_height(g, width) if i < len(rest) - 2 else None)
+               for i, g in enumerate(rest)]
+        with self.app.batch_update():
+            if first.startswith(old):
+                if len(first) > len(old):
+                    await md.append(first[len(old):])
+            else:
+                await md.update(first)
+            tail.text = first
+            await self.query_one(MarkdownBody).mount_all(new)
+        # the new tail was rendered as a whole text by its Markdown: let appends continue it
+        starts = block_starts(rest[-1])
+        if starts and new[-1].md is not None:
+            new[-1].md._last_parsed_line = starts[-1]
+        for node in self.ancestors:
+            schedule = getattr(node, "schedule_virtualize", None)
+            if schedule is not None:
+                schedule()
+                break
+
+    async def stop_stream(self) -> None:
+        """Render whatever is buffered and end the stream."""
+        if not self._streaming:
+            return
+        self._stopping = True
+        if self._wake is not None:
+            self._wake.set()
+        if self._flusher is not None:
+            try:
+                await self._flusher
+            except Exception:
+                pass
+        self._flusher = None
+        self._streaming = False
 
     async def finish(self, text: str, header: str, interrupted: bool = False) -> None:
-        """End the stream and render the final ``text`` (verbatim; sanitised here) in full."""
+        """End the stream and render the final ``text`` (verbatim; sanitised here) in full:
+        only the tail chunk when the rest of what streamed is already final."""
         self.source = text
-        if self._stream is not None:
-            await self._stream.stop()
-            self._stream = None
-        body = self.query_one(".msg-body", Markdown)
-        await body.update(sanitize(text))
+        await self.stop_stream()
+        safe = sanitize(text)
+        body = self.query_one(MarkdownBody)
+        chunks = body.chunks
+        streamed = "".join(self._streamed)
+        self._streamed = []
+        frozen = "".join(c.text for c in chunks[:-1])
+        if chunks and streamed == safe and safe.startswith(frozen) and not _REF_DEF.search(safe):
+            tail = chunks[-1]
+            tail.text = safe[len(frozen):]
+            if tail.md is not None and self._settled_len != len(streamed):
+                await tail.md.update(tail.text)
+        else:
+            with self.app.batch_update():
+                await body.remove_children()
+                await body.mount_all([Chunk(c) for c in split_chunks(safe)])
+        self._settled_len = -1
+        self.settled_at = time.perf_counter()
         self.set_status("")
         self.set_header(header)
         self.set_class(interrupted, "interrupted")
