@@ -190,7 +190,7 @@ def test_racing_starts_make_one_core_and_idle_exit(whome):
 
 
 def test_peer_uid_check(whome):
-    from termchat import warm
+    from termchat import warm_server as warm
 
     a, b = socket.socketpair(socket.AF_UNIX)
     assert warm.peer_uid(a) == os.getuid()

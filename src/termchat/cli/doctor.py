@@ -293,7 +293,6 @@ def _warm_core_line(config: Any = None) -> Check:
     if not present:
         return Check("warm core", "info", "not available in this version")
     try:
-        import asyncio
 
         from .. import warm
 
@@ -309,7 +308,7 @@ def _warm_core_line(config: Any = None) -> Check:
         if not warm.reachable(sock):
             return Check("warm core", "info", "not running; the next `ask` starts it "
                          "(or `termchat warm start`)")
-        info = asyncio.run(warm.control("status", sock))
+        info = warm.control("status", sock)
         return Check("warm core", "ok", f"running, pid {info.get('pid')}, "
                      f"{info.get('served', 0)} requests served, socket {sock}")
     except Exception as exc:  # the warm core is optional: report, never crash the doctor

@@ -17,7 +17,6 @@ def register(app: typer.Typer) -> None:
     @sub.command("status")
     def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Show this environment's warm core: pid, uptime, idle time, requests served."""
-        import asyncio
         import json
 
         from .. import warm
@@ -25,7 +24,7 @@ def register(app: typer.Typer) -> None:
 
         cfg = load_config()
         try:
-            info = asyncio.run(warm.control("status"))
+            info = warm.control("status")
             info["running"] = True
         except warm.WarmUnavailable:
             info = {"running": False}
@@ -69,12 +68,11 @@ def register(app: typer.Typer) -> None:
     @sub.command("stop")
     def stop() -> None:
         """Stop this environment's warm core."""
-        import asyncio
 
         from .. import warm
 
         try:
-            info = asyncio.run(warm.control("stop"))
+            info = warm.control("stop")
             typer.echo(f"warm core {info.get('pid')} stopped", err=True)
         except warm.WarmUnavailable:
             typer.echo("warm core: not running", err=True)
