@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass, field
 from typing import Any
 
 import typer
@@ -13,9 +12,9 @@ import typer
 from ..core.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
-    TermchatError,
     UsageError,
 )
+from ..turn import Outcome, history_messages, store_reply, title_for
 
 HELP = """Ask a model one question and stream the answer.
 
@@ -98,24 +97,6 @@ def build_prompt(argument: str, stdin_text: str | None) -> str:
             "empty prompt", hint='give the question as an argument or on stdin: termchat ask "…"'
         )
     return prompt
-
-
-@dataclass
-class Outcome:
-    """What one request produced, for display, storage and ``--json``."""
-
-    text: str = ""
-    reasoning: str = ""
-    model: str = ""
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    cost_usd: float | None = None
-    finish_reason: str | None = None
-    duration_s: float = 0.0
-    ttft_s: float | None = None
-    interrupted: bool = False
-    error: TermchatError | None = None
-    notices: list[str] = field(default_factory=list)
 
 
 def register(app: typer.Typer) -> None:
@@ -232,7 +213,7 @@ def run_ask(
     user_mid = None
     if logging_on and store is not None:
         if conv is None:
-            conv = store.create_conversation(rm.id, sys_prompt, title=_title(text), options=typed_options)
+            conv = store.create_conversation(rm.id, sys_prompt, title=title_for(text), options=typed_options)
             conv_id = conv.id
         else:
             updates: dict[str, Any] = {}
@@ -250,16 +231,8 @@ def run_ask(
     stream_to_terminal(req, config, rm, outcome, as_json=as_json, raw=raw)
 
     assistant_mid = None
-    if logging_on and store is not None and conv_id is not None and (outcome.text or outcome.reasoning):
-        assistant_mid = store.add_message(
-            conv_id, "assistant", outcome.text,
-            model=outcome.model, reasoning=outcome.reasoning or None,
-            prompt_tokens=outcome.prompt_tokens, completion_tokens=outcome.completion_tokens,
-            cost_usd=outcome.cost_usd, duration_s=outcome.duration_s, ttft_s=outcome.ttft_s,
-            finish_reason=outcome.finish_reason,
-            interrupted=outcome.interrupted or outcome.error is not None,
-            error=outcome.error.message if outcome.error else None,
-        )
+    if logging_on and store is not None and conv_id is not None:
+        assistant_mid = store_reply(store, conv_id, outcome)
 
     if as_json:
         doc: dict[str, Any] = {
@@ -299,23 +272,8 @@ def run_ask(
     return EXIT_OK
 
 
-def history_messages(store: Any, cid: str) -> list[Any]:
-    """A stored conversation as core messages (user and non-empty assistant turns, in order)."""
-    from ..core.types import Message
-
-    out = []
-    for m in store.messages(cid):
-        if m.role == "system":
-            continue
-        if m.role == "assistant" and not m.content:
-            continue
-        out.append(Message(m.role, m.content))
-    return out
-
-
-def _title(text: str) -> str:
-    first = " ".join(text.split())
-    return first[:60] + ("…" if len(first) > 60 else "")
+# Kept importable from here for the TUI and older callers.
+_title = title_for
 
 
 def format_usage(o: Outcome) -> str:

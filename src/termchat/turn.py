@@ -1,0 +1,71 @@
+"""One exchange with a model, as both fronts keep it: the :class:`Outcome` of a request, how a
+stored conversation becomes the messages of the next request, and how a reply is stored.
+
+Shared by ``termchat ask`` and ``termchat chat`` so that a conversation started in one continues
+in the other with the same history and the same stored fields. Light on purpose (no Typer, no
+Textual): both fronts import it on their start-up path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .core.errors import TermchatError
+from .core.types import Message
+
+
+@dataclass
+class Outcome:
+    """What one request produced: the text (and reasoning) that arrived, the model that wrote
+    it, usage (tokens) and cost (USD, ``None`` when unpriced), timing (seconds), whether it was
+    interrupted, the error that ended it (if any), and the notices shown on the way."""
+
+    text: str = ""
+    reasoning: str = ""
+    model: str = ""
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None
+    finish_reason: str | None = None
+    duration_s: float = 0.0
+    ttft_s: float | None = None
+    interrupted: bool = False
+    error: TermchatError | None = None
+    notices: list[str] = field(default_factory=list)
+
+
+def history_messages(store: Any, cid: str) -> list[Message]:
+    """A stored conversation as core messages: user and non-empty assistant turns, oldest first
+    (the system prompt lives on the conversation, not here)."""
+    out = []
+    for m in store.messages(cid):
+        if m.role == "system":
+            continue
+        if m.role == "assistant" and not m.content:
+            continue
+        out.append(Message(m.role, m.content))
+    return out
+
+
+def store_reply(store: Any, cid: str, outcome: Outcome) -> int | None:
+    """Store a reply when any text arrived; a reply cut short (Ctrl+C, Esc, an error after
+    text) is stored with ``interrupted`` and the error's message. Returns the message id, or
+    ``None`` when there was nothing to store."""
+    if not (outcome.text or outcome.reasoning):
+        return None
+    return store.add_message(
+        cid, "assistant", outcome.text,
+        model=outcome.model, reasoning=outcome.reasoning or None,
+        prompt_tokens=outcome.prompt_tokens, completion_tokens=outcome.completion_tokens,
+        cost_usd=outcome.cost_usd, duration_s=outcome.duration_s, ttft_s=outcome.ttft_s,
+        finish_reason=outcome.finish_reason,
+        interrupted=outcome.interrupted or outcome.error is not None,
+        error=outcome.error.message if outcome.error else None,
+    )
+
+
+def title_for(text: str) -> str:
+    """A conversation title from its first prompt: whitespace folded, at most 60 characters."""
+    first = " ".join(text.split())
+    return first[:60] + ("…" if len(first) > 60 else "")
