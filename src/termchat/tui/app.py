@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
@@ -24,23 +24,21 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 from textual.worker import Worker
 
-from ..cli.ask import Outcome, _title
 from ..core.errors import TermchatError
 from ..core.types import ChatRequest
 from ..render import sanitize
+from ..turn import Outcome, title_for
 from . import turns
-from .screens.copy import CopyScreen
-from .screens.dialogs import ConfirmScreen, TextInputScreen
-from .screens.export import ExportScreen, write_export
-from .screens.help import HelpScreen
-from .screens.model_picker import ModelPicker
-from .screens.search import SearchScreen
-from .screens.system import SystemScreen
 from .widgets.conversation import ConversationView
 from .widgets.message import MessageView
-from .widgets.panes import ComparePanes
 from .widgets.prompt import AttachmentBar, PromptInput
 from .widgets.sidebar import Sidebar
+
+if TYPE_CHECKING:
+    from .widgets.panes import ComparePanes
+
+# Screens, dialogs and the comparison panes are imported where they are first used: nothing
+# that the first frame does not show is imported before it is painted.
 
 SLASH_COMMANDS = ("/model", "/system", "/clear", "/export", "/help")
 
@@ -127,7 +125,7 @@ class ChatApp(App[None]):
                 yield AttachmentBar(id="attachments")
                 yield PromptInput(id="prompt")
         yield StatusBar(id="status")
-        yield Footer()
+        # the key footer: mounted right after the first frame (_after_first_frame)
 
     @property
     def conversation(self) -> ConversationView:
@@ -172,8 +170,22 @@ class ChatApp(App[None]):
         if self.model is None and self.conv is None:
             self._pick_default()
         self.update_status()
+        self.call_after_refresh(self._after_first_frame)
         if self._load_core_flag:
             self.call_after_refresh(self.start_core)
+
+    def _after_first_frame(self) -> None:
+        """Show what the first frame leaves out: the key footer (composing it re-composes its
+        keys several times as the app starts) and the conversation list's rows. The first
+        frame (conversation, prompt, status) paints a tenth of a second sooner."""
+        main = self.screen_stack[0]  # a dialog may already be open over it
+        self.sidebar.option_list.display = True
+        if not main.query(Footer):
+            # not awaited: composed after the first frame is shown; it shows the keys when
+            # the bindings are next announced
+            footer = Footer()
+            footer._bindings_ready = True  # it missed the announcement of the bindings
+            main.mount(footer)
 
     def start_core(self) -> None:
         """Import LiteLLM in a worker thread (after the first frame)."""
@@ -325,6 +337,8 @@ class ChatApp(App[None]):
                     self.conv = self.store.get_conversation(cid)
                 self.refresh_sidebar()
 
+        from .screens.dialogs import TextInputScreen
+
         self.push_screen(TextInputScreen("Rename conversation", conv.title), done)
 
     def action_delete(self) -> None:
@@ -351,6 +365,8 @@ class ChatApp(App[None]):
             self.notify("conversation deleted")
 
         title = conv.title or conv.id
+        from .screens.dialogs import ConfirmScreen
+
         self.push_screen(ConfirmScreen(f"Delete “{title}” and its {conv.message_count} messages?",
                                        yes="Delete"), done)
 
@@ -378,6 +394,8 @@ class ChatApp(App[None]):
             await self.open_conversation(cid)
             await self.reveal_message(mid)
 
+        from .screens.search import SearchScreen
+
         self.push_screen(SearchScreen(self.store), done)
 
     async def reveal_message(self, mid: int) -> None:
@@ -402,6 +420,8 @@ class ChatApp(App[None]):
         def done(name: str | None) -> None:
             if name:
                 self.switch_model(name)
+
+        from .screens.model_picker import ModelPicker
 
         self.push_screen(ModelPicker(self.config, self.model), done)
 
@@ -465,7 +485,7 @@ class ChatApp(App[None]):
         await self.query_one(AttachmentBar).clear()
         if self.conv is None:
             self.conv = self.store.create_conversation(
-                model_id, self.system, title=_title(text) or "image", options=self.options
+                model_id, self.system, title=title_for(text) or "image", options=self.options
             )
         elif self.conv.model != model_id:
             self.store.update_conversation(self.conv.id, model=model_id)
@@ -599,6 +619,8 @@ class ChatApp(App[None]):
                 self.notify("the next message goes to: " + ", ".join(ids))
             self.update_status()
 
+        from .screens.dialogs import TextInputScreen
+
         self.push_screen(TextInputScreen("Compare models (2–4 names, empty turns it off)",
                                          current, "claude gpt local"), done)
 
@@ -615,6 +637,8 @@ class ChatApp(App[None]):
         user_mid = await self._store_user(text, attachments, self.model or rms[0].id)
         self._pane_user = (user_mid, text)
         req = self._request(rms[0])
+        from .widgets.panes import ComparePanes
+
         self.panes = ComparePanes([rm.id for rm in rms], id="panes")
         self.conversation.display = False
         await self.query_one("#main").mount(self.panes, before=self.query_one(AttachmentBar))
@@ -645,8 +669,7 @@ class ChatApp(App[None]):
             except Exception:
                 pass
 
-    @on(ComparePanes.Keep)
-    async def _on_keep(self, event: ComparePanes.Keep) -> None:
+    async def on_compare_panes_keep(self, event: ComparePanes.Keep) -> None:
         if self.busy:
             self.notify("wait for the answers to finish, or Esc to stop them", severity="warning")
             return
@@ -663,8 +686,7 @@ class ChatApp(App[None]):
         self.compare_models = None
         self.update_status()
 
-    @on(ComparePanes.Discard)
-    async def _on_discard(self, event: ComparePanes.Discard) -> None:
+    async def on_compare_panes_discard(self, event: ComparePanes.Discard) -> None:
         self.action_cancel()
         if self._pane_user is not None:
             mid, text = self._pane_user
@@ -693,6 +715,8 @@ class ChatApp(App[None]):
             if path:
                 await self.attach_path(path)
 
+        from .screens.dialogs import TextInputScreen
+
         self.push_screen(TextInputScreen("Attach an image (path)", "", "~/picture.png"), done)
 
     async def attach_path(self, path: str) -> bool:
@@ -711,6 +735,8 @@ class ChatApp(App[None]):
         def done(result: tuple[str | None, dict[str, Any]] | None) -> None:
             if result is not None:
                 self.set_system(*result)
+
+        from .screens.system import SystemScreen
 
         self.push_screen(SystemScreen(self.system, self.options), done)
 
@@ -733,6 +759,8 @@ class ChatApp(App[None]):
             if result is not None:
                 self.export(*result)
 
+        from .screens.export import ExportScreen
+
         self.push_screen(ExportScreen(self.store.get_conversation(self.conv.id)), done)
 
     def export(self, fmt: str, path: Path) -> Path | None:
@@ -740,6 +768,8 @@ class ChatApp(App[None]):
         if self.conv is None:
             return None
         try:
+            from .screens.export import write_export
+
             out = write_export(self.store, self.conv.id, fmt, path)
         except TermchatError as err:
             self.notify(turns.error_text(err), severity="error")
@@ -766,10 +796,14 @@ class ChatApp(App[None]):
                 self.copy_to_clipboard(sanitize(text))
                 self.notify(f"copied {len(text):,} characters")
 
+        from .screens.copy import CopyScreen
+
         self.push_screen(CopyScreen(target.source), done)
 
     def help_rows(self) -> list[tuple[str, str, str]]:
         """``(key, description, binding id)`` of the app's bindings, as currently mapped."""
+        from .widgets.panes import ComparePanes
+
         rows = []
         keymap = getattr(self, "_keymap", {})
         classes = [(type(self), self.BINDINGS), (PromptInput, PromptInput.BINDINGS),
@@ -784,6 +818,8 @@ class ChatApp(App[None]):
 
     def action_help(self) -> None:
         """Show the keys and slash commands."""
+        from .screens.help import HelpScreen
+
         self.push_screen(HelpScreen(self.help_rows()))
 
     # -- slash commands ---------------------------------------------------------------------

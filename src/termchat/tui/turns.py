@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from ..cli.ask import Outcome
 from ..core.errors import TermchatError, UsageError
 from ..core.types import (
     Attachment,
@@ -28,6 +27,7 @@ from ..core.types import (
     Usage,
 )
 from ..render import Sanitizer
+from ..turn import Outcome
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 _MIME = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif", "WEBP": "image/webp"}

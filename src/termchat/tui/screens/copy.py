@@ -13,7 +13,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from ...render import sanitize
-from ..widgets.message import code_blocks
+from ..widgets.reply import code_blocks
 
 
 def copy_choices(text: str) -> list[tuple[str, str]]:

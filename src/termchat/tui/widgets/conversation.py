@@ -6,7 +6,7 @@ arrive at the bottom the oldest mounted messages are pruned beyond
 :attr:`ConversationView.MAX_MOUNTED` (they are still in :attr:`rows` and come back on scroll).
 
 Textual lays out the whole screen (every mounted widget) whenever anything changes size, so
-the reply chunks (:class:`~termchat.tui.widgets.message.Chunk`) far from the viewport are
+the reply chunks (:class:`~termchat.tui.widgets.reply.Chunk`) far from the viewport are
 *parked* — hidden behind a fixed height — by :meth:`ConversationView.virtualize`, and shown
 again when they come near it. Of a conversation being opened, only the replies that fill the
 last screens are rendered; the older mounted ones start parked with an estimated height.
@@ -19,7 +19,7 @@ from typing import Any
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from .message import Chunk, MessageView, NoticeView, estimate_height
+from .message import MessageView, NoticeView, estimate_height
 
 WELCOME = (
     "Type a message and press Enter to send it (Ctrl+J for a new line).\n"
@@ -91,7 +91,7 @@ class ConversationView(VerticalScroll, can_focus=False):
             return
         margin = int(view.height * self.MARGIN) + 1
         lo, hi = view.y - margin, view.bottom + margin
-        shown: list[tuple[Chunk, int]] = []
+        shown: list[tuple[Any, int]] = []
         for mv in self.query_children(MessageView):
             for chunk in mv.chunks:
                 try:
@@ -119,6 +119,8 @@ class ConversationView(VerticalScroll, can_focus=False):
         width = self.size.width
         if width != self._last_width:
             if self._last_width:
+                from .reply import Chunk
+
                 bw = self._body_width()
                 for chunk in self.query(Chunk):
                     if chunk.parked:

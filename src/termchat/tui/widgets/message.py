@@ -23,17 +23,17 @@ inert characters); the store keeps the verbatim text.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
-from typing import Any, ClassVar
+from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
-from textual.widgets import Markdown, Static
-from textual.widgets._markdown import MarkdownBlock, MarkdownFence
+from textual.widgets import Static
 
 from ...render import sanitize
+
+# The Markdown machinery (:mod:`.reply`) is imported when the first reply is shown.
 
 FLUSH_S = 0.1
 """Least time between two renders of a streaming reply (seconds)."""
@@ -43,55 +43,6 @@ CHUNK_BLOCKS = 4
 """Top-level Markdown blocks per chunk."""
 SPLIT_CHARS = 3000
 """Finished texts shorter than this are one chunk (no parse needed to split them)."""
-
-_REF_DEF = re.compile(r"^ {0,3}\[[^\]\n]+\]:", re.M)
-
-
-def _parser() -> Any:
-    from markdown_it import MarkdownIt
-
-    return MarkdownIt("gfm-like")
-
-
-def code_blocks(markdown: str) -> list[str]:
-    """The contents of the fenced and indented code blocks of a Markdown text, in order."""
-    tokens = _parser().parse(markdown)
-    return [t.content for t in tokens if t.type in ("fence", "code_block")]
-
-
-def block_starts(text: str) -> list[int]:
-    """The line numbers where the top-level blocks of Markdown ``text`` start."""
-    return [t.map[0] for t in _parser().parse(text)
-            if t.level == 0 and t.map is not None and t.nesting >= 0]
-
-
-async def set_markdown(md: Markdown, text: str) -> None:
-    """``md.update(text)`` that can still be appended to: ``Markdown.update`` takes the text
-    as complete, so a later ``append`` would re-parse only from its last line (and a code
-    fence in progress would turn into an indented block); point it at the last block."""
-    await md.update(text)
-    starts = block_starts(text)
-    if starts:
-        md._last_parsed_line = starts[-1]
-
-
-def split_chunks(text: str, per: int = CHUNK_BLOCKS, *, force: bool = False) -> list[str]:
-    """Split Markdown ``text`` into runs of ``per`` top-level blocks (at block starts), so that
-    rendering each run alone gives what rendering the whole gives. Short texts (unless
-    ``force``) and texts with link reference definitions stay whole."""
-    if (len(text) < SPLIT_CHARS and not force) or _REF_DEF.search(text):
-        return [text]
-    starts = block_starts(text)
-    cuts = starts[per::per]
-    if not cuts:
-        return [text]
-    lines = text.splitlines(keepends=True)
-    out, prev = [], 0
-    for cut in cuts:
-        out.append("".join(lines[prev:cut]))
-        prev = cut
-    out.append("".join(lines[prev:]))
-    return [c for c in out if c]
 
 
 def estimate_height(text: str, width: int) -> int:
@@ -118,93 +69,6 @@ def describe(row: Any) -> str:
     if row.interrupted:
         parts.append("interrupted")
     return "  · ".join(parts)
-
-
-class ChatFence(MarkdownFence):
-    """A code block; one without a language is shown as plain text (Pygments' language
-    guessing tries every lexer: far too slow for a block re-parsed as it streams)."""
-
-    @classmethod
-    def highlight(cls, code: str, language: str, ansi: bool = False, dark: bool = False) -> Content:
-        return super().highlight(code, language or "text", ansi=ansi, dark=dark)
-
-
-class ChatMarkdown(Markdown):
-    """Markdown of a reply (code blocks: :class:`ChatFence`)."""
-
-    BLOCKS: ClassVar[dict[str, type[MarkdownBlock]]] = {
-        **Markdown.BLOCKS, "fence": ChatFence, "code_block": ChatFence}
-
-
-class Chunk(Vertical):
-    """A run of top-level blocks of a reply, rendered by its own Markdown widget.
-
-    A *parked* chunk shows nothing and keeps a fixed height (measured when it was last shown,
-    or estimated when it never was); :meth:`show` renders it again.
-    """
-
-    DEFAULT_CSS = """
-    Chunk { height: auto; }
-    """
-
-    def __init__(self, text: str, *, parked_height: int | None = None) -> None:
-        super().__init__()
-        self.text = text
-        self.md: Markdown | None = None
-        self.parked = parked_height is not None
-        self.measured = False  # the parked height was measured (not estimated)
-        if parked_height is not None:
-            self.styles.height = max(1, parked_height)
-
-    def compose(self) -> ComposeResult:
-        if not self.parked:
-            self.md = ChatMarkdown(self.text)
-            yield self.md
-
-    @property
-    def source(self) -> str:
-        """The chunk's (sanitised) Markdown text."""
-        return self.md.source if self.md is not None and self.md.source else self.text
-
-    def park(self) -> bool:
-        """Hide the Markdown and keep the current height; False when it cannot (not laid out)."""
-        if self.parked or self.md is None:
-            return False
-        h = self.size.height
-        if h <= 0:
-            return False
-        self.parked = True
-        self.measured = True
-        self.styles.height = h
-        self.md.display = False
-        return True
-
-    async def show(self) -> None:
-        """Render the chunk again (mounting its Markdown if it never was)."""
-        if not self.parked:
-            return
-        self.parked = False
-        if self.md is None:
-            self.md = ChatMarkdown(self.text)
-            await self.mount(self.md)
-        else:
-            self.md.display = True
-        self.styles.height = "auto"
-
-
-class MarkdownBody(Vertical):
-    """The body of a reply: its chunks, oldest first."""
-
-    DEFAULT_CSS = """
-    MarkdownBody { height: auto; }
-    """
-
-    def __init__(self, chunks: list[Chunk], **kwargs: Any) -> None:
-        super().__init__(*chunks, **kwargs)
-
-    @property
-    def chunks(self) -> list[Chunk]:
-        return list(self.query_children(Chunk))
 
 
 class MessageView(Vertical, can_focus=True):
@@ -264,7 +128,9 @@ class MessageView(Vertical, can_focus=True):
             parked_width=parked_width,
         )
 
-    def _make_chunks(self, text: str) -> list[Chunk]:
+    def _make_chunks(self, text: str) -> list[Any]:
+        from .reply import Chunk, split_chunks
+
         w = self._parked_width
         return [Chunk(c, parked_height=None if w is None else estimate_height(c, w))
                 for c in split_chunks(text)]
@@ -273,15 +139,19 @@ class MessageView(Vertical, can_focus=True):
         yield Static(Content(sanitize(self._header_text)), classes="msg-header")
         yield Static("", classes="msg-status")
         if self.role == "assistant":
+            from .reply import MarkdownBody
+
             yield MarkdownBody(self._make_chunks(sanitize(self.source)), classes="msg-body")
         else:
             yield Static(Content(sanitize(self.source)), classes="msg-body")
 
     @property
-    def chunks(self) -> list[Chunk]:
+    def chunks(self) -> list[Any]:
         """The chunks of a reply's body (empty for a user message)."""
         if self.role != "assistant":
             return []
+        from .reply import MarkdownBody
+
         return self.query_one(MarkdownBody).chunks
 
     # -- streaming --------------------------------------------------------------------------
@@ -326,7 +196,7 @@ class MessageView(Vertical, can_focus=True):
             self._settle = True
             self._wake.set()
 
-    def _tail(self) -> Chunk | None:
+    def _tail(self) -> Any:
         chunks = self.chunks
         return chunks[-1] if chunks else None
 
@@ -365,6 +235,8 @@ class MessageView(Vertical, can_focus=True):
 
     async def _render_tail(self) -> None:
         """Render the tail chunk whole from its text (code fences complete)."""
+        from .reply import set_markdown
+
         tail = self._tail()
         if tail is not None and tail.md is not None:
             tail.text = tail.md.source
@@ -376,6 +248,8 @@ class MessageView(Vertical, can_focus=True):
         """Render the buffered text: append it to the tail chunk, or, when the tail would grow
         past :data:`CHUNK_BLOCKS` blocks, complete the tail with its share and put the rest in
         new chunks (those that a big batch scrolls straight past start parked)."""
+        from .reply import Chunk, MarkdownBody, block_starts, split_chunks
+
         text = "".join(self._pending)
         self._pending.clear()
         self._streamed.append(text)
@@ -428,6 +302,8 @@ class MessageView(Vertical, can_focus=True):
     async def finish(self, text: str, header: str, interrupted: bool = False) -> None:
         """End the stream and render the final ``text`` (verbatim; sanitised here) in full:
         only the tail chunk when the rest of what streamed is already final."""
+        from .reply import REF_DEF, Chunk, MarkdownBody, split_chunks
+
         self.source = text
         await self.stop_stream()
         safe = sanitize(text)
@@ -436,7 +312,7 @@ class MessageView(Vertical, can_focus=True):
         streamed = "".join(self._streamed)
         self._streamed = []
         frozen = "".join(c.text for c in chunks[:-1])
-        if chunks and streamed == safe and safe.startswith(frozen) and not _REF_DEF.search(safe):
+        if chunks and streamed == safe and safe.startswith(frozen) and not REF_DEF.search(safe):
             tail = chunks[-1]
             tail.text = safe[len(frozen):]
             if tail.md is not None and self._settled_len != len(streamed):

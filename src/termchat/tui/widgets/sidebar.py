@@ -51,7 +51,9 @@ class Sidebar(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("Conversations", classes="sidebar-title")
-        yield OptionList(id="conv-list")
+        ol = OptionList(id="conv-list")
+        ol.display = False  # shown right after the first frame (ChatApp._after_first_frame)
+        yield ol
 
     @property
     def option_list(self) -> OptionList:
