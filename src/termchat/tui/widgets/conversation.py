@@ -59,7 +59,7 @@ class ConversationView(VerticalScroll, can_focus=False):
         """Views of ``rows`` (oldest first): replies that fill the last two screens are rendered,
         the older ones start parked."""
         width = self._body_width()
-        budget = 2 * max(10, self.size.height or self.app.size.height)
+        budget = max(10, self.size.height or self.app.size.height) + 10
         views: list[MessageView] = []
         used = 0
         for r in reversed(rows):
