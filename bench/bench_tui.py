@@ -115,9 +115,13 @@ async def bench_floor(fake_url: str, tokens: int, tps: int) -> dict[str, float]:
     words = len(text.split())
     _script(fake_url, text, tps, words)
     await asyncio.to_thread(engine.load_litellm)
+    from termchat.tui.turns import events_in_core_thread
+
     req = ChatRequest(model="fake/m1", messages=[Message("user", "go")])
+    cfg = load_config()
     first = last = cpu0 = 0.0
-    async for ev in engine.stream_chat(req, load_config()):
+    # read on the same core thread as the app does (LiteLLM's HTTP clients belong to one loop)
+    async for ev in events_in_core_thread(lambda: engine.stream_chat(req, cfg)):
         if isinstance(ev, TextDelta):
             last = time.perf_counter()
             if not first:

@@ -38,7 +38,7 @@ class ConversationView(VerticalScroll, can_focus=False):
     WINDOW = 16
     PAGE = 12
     MAX_MOUNTED = 48
-    MARGIN = 1.0
+    MARGIN = 0.5
     """Chunks within this many viewport heights above or below the viewport stay rendered."""
 
     def __init__(self, **kwargs: Any) -> None:

@@ -188,6 +188,10 @@ class MessageView(Vertical, can_focus=True):
             assert self._wake is not None
             self._wake.set()
 
+    def on_unmount(self) -> None:
+        if self._flusher is not None and not self._flusher.done():
+            self._flusher.cancel()
+
     def settle(self) -> None:
         """The text is probably complete (the usage report came, which ends a stream): render
         the tail whole as soon as what is buffered is shown, without waiting for the stream to
