@@ -20,6 +20,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 from textual.worker import Worker
@@ -174,12 +175,23 @@ class ChatApp(App[None]):
         if self._load_core_flag:
             self.call_after_refresh(self.start_core)
 
+    def push_screen(self, *args: Any, **kwargs: Any) -> Any:
+        """Push a screen (the footer is composed first, under the main screen's bindings, if a
+        dialog opens before the first frame was followed up)."""
+        self._after_first_frame()
+        return super().push_screen(*args, **kwargs)
+
     def _after_first_frame(self) -> None:
         """Show what the first frame leaves out: the key footer (composing it re-composes its
         keys several times as the app starts) and the conversation list's rows. The first
         frame (conversation, prompt, status) paints a tenth of a second sooner."""
+        if not self.screen_stack:
+            return
         main = self.screen_stack[0]  # a dialog may already be open over it
-        self.sidebar.option_list.display = True
+        try:
+            main.query_one("#sidebar", Sidebar).option_list.display = True
+        except NoMatches:  # not composed yet: this runs again after the first frame
+            return
         if not main.query(Footer):
             # not awaited: composed after the first frame is shown; it shows the keys when
             # the bindings are next announced

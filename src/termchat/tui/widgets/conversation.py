@@ -80,33 +80,43 @@ class ConversationView(VerticalScroll, can_focus=False):
         await self.virtualize()
 
     async def virtualize(self) -> None:
-        """Park the chunks far from the viewport and show the ones near it."""
-        from textual.errors import NoWidget
+        """Park the chunks far from the viewport and show the ones near it.
 
+        Positions are added up from the sizes of the last layout (asking the compositor for
+        regions would make it arrange the whole screen again after every scroll)."""
         if not self.is_mounted or not self.display:
             return
-        try:
-            view = self.content_region
-        except NoWidget:
+        view_h = self.scrollable_content_region.height
+        if view_h <= 0:
             return
-        margin = int(view.height * self.MARGIN) + 1
-        lo, hi = view.y - margin, view.bottom + margin
+        margin = int(view_h * self.MARGIN) + 1
+        top = int(self.scroll_y)
+        lo, hi = top - margin, top + view_h + margin
         shown: list[tuple[Any, int]] = []
-        for mv in self.query_children(MessageView):
-            for chunk in mv.chunks:
-                try:
-                    region = chunk.region
-                except NoWidget:
-                    continue
-                if not region.height and not chunk.parked:
-                    continue
-                near = region.bottom >= lo and region.y <= hi
-                if near and chunk.parked:
-                    if region.bottom <= view.y and not chunk.measured:
-                        shown.append((chunk, region.height))
-                    await chunk.show()
-                elif not near and not chunk.parked:
-                    chunk.park()
+        y = 0
+        for child in self.children:
+            if not child.display:
+                continue
+            y += child.styles.margin.top
+            if isinstance(child, MessageView) and child.role == "assistant":
+                cy = y + child.styles.gutter.top
+                for part in child.children:
+                    if not part.display:
+                        continue
+                    if part.has_class("msg-body"):
+                        break
+                    cy += part.outer_size.height
+                for chunk in child.chunks:
+                    h = chunk.outer_size.height
+                    near = cy + h >= lo and cy <= hi
+                    if near and chunk.parked:
+                        if cy + h <= top and not chunk.measured:
+                            shown.append((chunk, h))
+                        await chunk.show()
+                    elif not near and not chunk.parked:
+                        chunk.park()
+                    cy += h
+            y += child.outer_size.height + child.styles.margin.bottom
         if shown and not (self.is_anchored and not self._anchor_released):
             def keep_place() -> None:
                 grown = sum(c.size.height - h for c, h in shown)
