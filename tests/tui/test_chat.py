@@ -417,9 +417,9 @@ async def test_slash_commands(home, fake):
     fake.script({"text": "x"})
     app = make_app(home, fake)
     async with app.run_test(size=(100, 30)) as pilot:
-        await type_and_send(pilot, "/image a cat")
+        await type_and_send(pilot, "/frobnicate a cat")
         await pilot.pause()
-        assert app.prompt.text == "/image a cat"  # unknown: not sent, text kept
+        assert app.prompt.text == "/frobnicate a cat"  # unknown: not sent, text kept
         assert not fake.requests_to("/v1/chat/completions")
         await type_and_send(pilot, "/help")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
@@ -557,3 +557,31 @@ def test_cli_help_does_not_import_textual(cli):
 def test_cli_chat_unknown_conversation_exits_2(cli):
     r = cli("chat", "--cid", "nope")
     assert r.returncode == 2 and "no conversation" in r.stderr
+
+
+async def test_slash_image_and_speak_write_files(home, fake, tmp_path):
+    out = tmp_path / "media"
+    out.mkdir()
+    fake.script({"text": "Spoken reply here."})
+    app = make_app(home, fake, extra_config=(
+        f'[image]\nmodel = "fake/gpt-image-1"\ndir = "{out}"\n[speech]\nmodel = "fake/tts-1"\n'))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await type_and_send(pilot, "/image a red square")
+        await wait_for(pilot, lambda: list(out.glob("*.png")), what="the image file")
+        png = next(out.glob("*.png"))
+        assert png.name.startswith("a-red-square-") and png.read_bytes()[:4] == b"\x89PNG"
+        body = fake.requests_to("/v1/images/generations")[0].body
+        assert body["prompt"] == "a red square" and body["model"] == "gpt-image-1"
+        await type_and_send(pilot, "hello")
+        await wait_idle(pilot)
+        await type_and_send(pilot, "/speak")  # the last reply
+        await wait_for(pilot, lambda: list(out.glob("*.wav")), what="the speech file")
+        assert fake.requests_to("/v1/audio/speech")[0].body["input"] == "Spoken reply here."
+        import wave
+
+        with wave.open(str(next(out.glob("*.wav")))) as w:
+            assert w.getnframes() > 0
+        fake.script({"error": 400, "code": "content_policy_violation", "message": "no"}, family="images")
+        await type_and_send(pilot, "/image something refused")
+        await wait_for(pilot, lambda: app.prompt.text == "/image something refused", what="prompt restored")
+        assert len(list(out.glob("*.png"))) == 1  # nothing written for the refusal

@@ -272,10 +272,6 @@ def run_ask(
     return EXIT_OK
 
 
-# Kept importable from here for the TUI and older callers.
-_title = title_for
-
-
 def format_usage(o: Outcome) -> str:
     """``usage: 12 prompt + 34 completion tokens, $0.000123, 1.23 s (first token 0.20 s)``."""
     if o.prompt_tokens is None and o.completion_tokens is None:

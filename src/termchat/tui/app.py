@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 # Screens, dialogs and the comparison panes are imported where they are first used: nothing
 # that the first frame does not show is imported before it is painted.
 
-SLASH_COMMANDS = ("/model", "/system", "/clear", "/export", "/help")
+SLASH_COMMANDS = ("/model", "/system", "/image", "/speak", "/clear", "/export", "/help")
 
 
 class StatusBar(Static):
@@ -873,6 +873,53 @@ class ChatApp(App[None]):
                 self.action_export()
         elif cmd == "/help":
             self.action_help()
+        elif cmd == "/image":
+            self.run_worker(self._image(arg, line), group="media")
+        elif cmd == "/speak":
+            self.run_worker(self._speak(arg, line), group="media")
+
+    def _notice_from_core(self, text: str) -> None:
+        """A retry notice from the core thread, shown in the app."""
+        self.call_from_thread(self.notify, text, severity="warning")
+
+    async def _image(self, prompt: str, line: str) -> None:
+        """``/image <prompt>``: generate with ``image.model`` and save (see media_commands)."""
+        from . import media_commands as mc
+
+        if not prompt.strip():
+            self.notify("/image needs a description, e.g. /image a lighthouse in a storm", severity="error")
+            self.prompt.restore(line)
+            return
+        await self.wait_core()
+        self.notify(f"generating an image with {self.config.get('image.model')}…", timeout=3)
+        try:
+            paths = await mc.on_core_thread(mc.make_images(self.config, prompt, notify=self._notice_from_core))
+        except TermchatError as err:
+            self.notify(turns.error_text(err), severity="error", timeout=8)
+            self.prompt.restore(line)
+            return
+        self.notify("image saved: " + ", ".join(str(p) for p in paths), timeout=8)
+
+    async def _speak(self, text: str, line: str) -> None:
+        """``/speak [text]``: speak the text or the last reply; save the WAV and play it."""
+        from . import media_commands as mc
+
+        if not text.strip() and self.conv is not None:
+            replies = [m for m in self.store.messages(self.conv.id) if m.role == "assistant" and m.content]
+            text = replies[-1].content if replies else ""
+        if not text.strip():
+            self.notify("nothing to speak: /speak <text>, or /speak alone after a reply", severity="error")
+            self.prompt.restore(line)
+            return
+        await self.wait_core()
+        self.notify(f"speaking with {self.config.get('speech.model')}…", timeout=3)
+        try:
+            path, note = await mc.on_core_thread(mc.speak(self.config, text, notify=self._notice_from_core))
+        except TermchatError as err:
+            self.notify(turns.error_text(err), severity="error", timeout=8)
+            self.prompt.restore(line)
+            return
+        self.notify(f"speech {note}: {path}", timeout=8)
 
     # -- command palette ----------------------------------------------------------------------
 

@@ -15,6 +15,8 @@ SLASH_HELP = """\
 |---|---|
 | `/model [NAME]` | switch model (no name: open the picker) |
 | `/system [TEXT]` | set the system prompt (no text: open the dialog) |
+| `/image PROMPT` | generate an image with `image.model` and save it (image.dir or the current directory) |
+| `/speak [TEXT]` | speak the text, or the last reply, with `speech.model`; save the WAV and play it |
 | `/clear` | start a new conversation (the current one stays in the history) |
 | `/export [md\\|json] [PATH]` | export this conversation (no path: open the dialog) |
 | `/help` | this screen |
