@@ -14,7 +14,6 @@ from ..core.errors import (
     EXIT_OK,
     UsageError,
 )
-from ..turn import Outcome, history_messages, store_reply, title_for
 
 HELP = """Ask a model one question and stream the answer.
 
@@ -167,6 +166,7 @@ def run_ask(
     from ..core.types import ChatRequest, Message
     from ..render import stderr_line
     from ..store import Store
+    from ..turn import Outcome, history_messages, store_reply, title_for
 
     config = load_config()
     if no_warm:
@@ -272,7 +272,7 @@ def run_ask(
     return EXIT_OK
 
 
-def format_usage(o: Outcome) -> str:
+def format_usage(o: Any) -> str:
     """``usage: 12 prompt + 34 completion tokens, $0.000123, 1.23 s (first token 0.20 s)``."""
     if o.prompt_tokens is None and o.completion_tokens is None:
         tokens = "tokens not reported"
