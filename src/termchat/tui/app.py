@@ -28,7 +28,7 @@ from textual.worker import Worker
 from ..core.errors import TermchatError
 from ..core.types import ChatRequest
 from ..render import sanitize
-from ..turn import Outcome, title_for
+from ..turn import Outcome, store_reply, title_for
 from . import turns
 from .widgets.conversation import ConversationView
 from .widgets.message import MessageView
@@ -534,7 +534,7 @@ class ChatApp(App[None]):
 
     async def _finish_reply(self, cid: str, view: MessageView, outcome: Outcome,
                             restore: tuple[int, str] | None) -> None:
-        mid = turns.store_reply(self.store, cid, outcome)  # store first: never lose a word
+        mid = store_reply(self.store, cid, outcome)  # store first: never lose a word
         try:
             if mid is not None:
                 self.conversation.attach_row(view, self.store.get_message(mid))
@@ -690,7 +690,7 @@ class ChatApp(App[None]):
             self.notify("that pane has no answer to keep", severity="warning")
             return
         assert self.conv is not None
-        mid = turns.store_reply(self.store, self.conv.id, outcome)
+        mid = store_reply(self.store, self.conv.id, outcome)
         await self._close_panes()
         if mid is not None:
             await self.conversation.append_row(self.store.get_message(mid))

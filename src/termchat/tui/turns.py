@@ -224,21 +224,6 @@ async def run_stream(
         outcome.error = engine.map_exception(exc)
 
 
-def store_reply(store: Any, cid: str, outcome: Outcome) -> int | None:
-    """Store a reply (when any text arrived) the way ``ask`` does; returns its id or ``None``."""
-    if not (outcome.text or outcome.reasoning):
-        return None
-    return store.add_message(
-        cid, "assistant", outcome.text,
-        model=outcome.model, reasoning=outcome.reasoning or None,
-        prompt_tokens=outcome.prompt_tokens, completion_tokens=outcome.completion_tokens,
-        cost_usd=outcome.cost_usd, duration_s=outcome.duration_s, ttft_s=outcome.ttft_s,
-        finish_reason=outcome.finish_reason,
-        interrupted=outcome.interrupted or outcome.error is not None,
-        error=outcome.error.message if outcome.error else None,
-    )
-
-
 def error_text(err: TermchatError) -> str:
     """``message (hint)`` for a notice."""
     return err.message + (f" ({err.hint})" if err.hint else "")
