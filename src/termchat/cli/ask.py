@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from typing import Any
 
@@ -281,9 +280,3 @@ def format_usage(o: Any) -> str:
     cost = "cost unknown" if o.cost_usd is None else f"${o.cost_usd:.6f}"
     ttft = f" (first token {o.ttft_s:.2f} s)" if o.ttft_s is not None else ""
     return f"usage: {tokens}, {cost}, {o.duration_s:.2f} s{ttft} — {o.model}"
-
-
-def env_flag(name: str) -> bool:
-    """Whether an environment variable is set to a true value."""
-    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
-
