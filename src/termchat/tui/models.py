@@ -1,14 +1,12 @@
 """The model list behind the picker: catalog chat models, aliases and live local models.
 
-:func:`catalog_entries` reads LiteLLM's bundled map (no LiteLLM import, ~20 ms).
-:func:`live_entries` asks the network (Ollama, configured endpoints' ``/models``) and must run
-in a worker thread.
+:func:`catalog_entries` reads LiteLLM's bundled map (no LiteLLM import); :func:`live_entries`
+asks the network (Ollama, endpoints' ``/models``) and must run in a worker thread. Both build on
+:mod:`termchat.core.listing`, the same rows ``termchat models`` shows.
 """
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,110 +44,67 @@ class ModelEntry:
         return " ".join((self.id, *self.aliases, *self.caps, self.source)).lower()
 
 
-def _caps(info: dict[str, Any]) -> tuple[str, ...]:
-    caps = []
-    if info.get("supports_vision"):
-        caps.append("vision")
-    if info.get("supports_image_output") or info.get("mode") == "image_generation":
-        caps.append("image")
-    if info.get("supports_audio_output") or info.get("mode") == "audio_speech":
-        caps.append("speech")
-    return tuple(caps)
+#: Capabilities the picker shows (the issue's "vision, image, speech"); the CLI listing shows all.
+_PICKER_CAPS = ("vision", "image", "speech")
+_KEY_STATE = {"set": True, "missing": False}
 
 
-def _per_m(v: Any) -> float | None:
-    return None if v is None else float(v) * 1_000_000
-
-
-def catalog_entries(config: Any, keys: dict[str, str] | None = None) -> list[ModelEntry]:
-    """Chat models of the catalog, with aliases first (in alias order), then by id."""
-    from ..config import read_keys
-
-    try:
-        keys = read_keys() if keys is None else keys
-    except Exception:
-        keys = {}
-    aliases = cat.all_aliases(config)
-    by_target: dict[str, list[str]] = {}
-    for name, target in aliases.items():
-        by_target.setdefault(target, []).append(name)
-    key_cache: dict[str, bool | None] = {}
-
-    def key_state(provider: str) -> bool | None:
-        if provider not in key_cache:
-            if provider not in cat.PROVIDER_KEY_ENV:
-                key_cache[provider] = None
-            else:
-                key_cache[provider] = cat.lookup_key(provider, config, keys=keys)[0] is not None
-        return key_cache[provider]
-
-    out: list[ModelEntry] = []
-    seen: set[str] = set()
-    for target, names in by_target.items():
-        info = cat.model_info(target)
-        if info and info.get("mode") not in (None, "chat", "responses"):
-            continue
-        provider = target.split("/", 1)[0]
-        out.append(_entry(target, provider, info, key_state(provider), tuple(names), "catalog"))
-        seen.add(target)
-    for mid, info in sorted(cat.catalog().items()):
-        if info.get("mode") != "chat" or mid in seen:
-            continue
-        provider = mid.split("/", 1)[0]
-        out.append(_entry(mid, provider, info, key_state(provider), (), "catalog"))
-    return out
-
-
-def _entry(mid, provider, info, key, aliases, source) -> ModelEntry:
-    ctx = info.get("max_input_tokens")
+def _entry(row: Any) -> ModelEntry:
+    """A picker entry from a :class:`termchat.core.listing.ModelRow`."""
+    source = row.source
+    if source in ("embedded", "local_models"):
+        source = "local"
+    elif source.startswith("endpoint:"):
+        source = "endpoint"
     return ModelEntry(
-        id=mid,
-        provider=provider,
-        context=ctx if isinstance(ctx, int) else None,
-        input_per_m=_per_m(info.get("input_cost_per_token")),
-        output_per_m=_per_m(info.get("output_cost_per_token")),
-        caps=_caps(info),
-        key=key,
+        id=row.id,
+        provider=row.provider,
+        context=row.context_window,
+        input_per_m=row.input_usd_per_mtok,
+        output_per_m=row.output_usd_per_mtok,
+        caps=tuple(c for c in row.capabilities if c in _PICKER_CAPS),
+        key=_KEY_STATE.get(row.key),
         source=source,
-        aliases=aliases,
+        aliases=tuple(row.aliases),
     )
 
 
-def _get_json(url: str, api_key: str | None, timeout: float) -> Any:
-    req = urllib.request.Request(url)
-    if api_key:
-        req.add_header("Authorization", f"Bearer {api_key}")
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
-        return json.loads(resp.read(2_000_000))
+def catalog_entries(config: Any) -> list[ModelEntry]:
+    """Chat models of the catalog (read as data, no LiteLLM import), aliased ones first in
+    alias order, then by id; rows built by :mod:`termchat.core.listing` like ``termchat
+    models`` builds them."""
+    from ..core import listing
+
+    keys = listing.KeyStatus(config)
+    by_id = listing.aliases_by_id(config)
+    out: list[ModelEntry] = []
+    seen: set[str] = set()
+    for target in dict.fromkeys(listing.alias_targets(config).values()):
+        info = cat.model_info(target)
+        if info and info.get("mode") not in (None, "chat", "responses"):
+            continue
+        out.append(_entry(listing.row_from_info(target, info, keys, by_id)))
+        seen.add(target)
+    for mid, info in sorted(cat.catalog().items()):
+        if info.get("mode") == "chat" and mid not in seen:
+            out.append(_entry(listing.row_from_info(mid, info, keys, by_id)))
+    return out
 
 
 def live_entries(config: Any, timeout: float = 1.0) -> list[ModelEntry]:
-    """Models available right now: the embedded model (when installed), Ollama's models, and
-    each configured OpenAI-compatible endpoint's ``GET /models``. Blocking (network, up to
-    ``timeout`` seconds per server): call it from a worker thread. Unreachable servers are
-    skipped."""
-    import os
+    """Models available right now — the embedded model, ``[local_models]``, Ollama and each
+    endpoint's ``GET /models`` — through :func:`termchat.core.listing.fetch_live` (which also
+    refreshes the completion cache). Blocking, up to ``timeout`` seconds per server: call it
+    from a worker thread. Unreachable servers are skipped."""
+    from ..core import listing
 
-    out: list[ModelEntry] = []
-    free = {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0}
-    if cat.embedded_available():
-        out.append(_entry(cat.DEFAULT_LOCAL_MODEL, "local", {**free, "max_input_tokens": 8192},
-                          None, ("local",), "local"))
-    for name in cat.probe_ollama(os.environ.get("OLLAMA_API_BASE"), timeout=min(timeout, 0.5)):
-        out.append(_entry(f"ollama_chat/{name}", "ollama_chat", free, None, (), "ollama"))
-    for name, ep in cat.all_endpoints(config).items():
-        base = str(ep.get("api_base", "")).rstrip("/")
-        if not base:
-            continue
-        ids: list[str] = [str(m) for m in ep.get("models", []) or []]
-        try:
-            data = _get_json(f"{base}/models", ep.get("api_key"), timeout)
-            ids += [str(m["id"]) for m in data.get("data", []) if isinstance(m, dict) and "id" in m]
-        except Exception:
-            pass
-        for mid in dict.fromkeys(ids):
-            out.append(_entry(f"{name}/{mid}", name, free, None, (), "endpoint"))
-    return out
+    live = listing.fetch_live(config, timeout=timeout)
+    keys = listing.KeyStatus(config)
+    by_id = listing.aliases_by_id(config)
+    return [
+        _entry(listing.row_from_info(m.id, m.info, keys, by_id, source=m.source, live=True))
+        for m in live.models
+    ]
 
 
 def fuzzy_filter(entries: list[ModelEntry], query: str, limit: int = 200) -> list[ModelEntry]:
