@@ -73,8 +73,6 @@ class PipeWriter:
         self.out = out or sys.stdout
         self.raw = raw
         self.sanitizer = Sanitizer()
-        self.wrote_any = False
-        self.ends_with_newline = True
 
     def write(self, text: str) -> None:
         """Write one piece of the answer."""
@@ -82,8 +80,6 @@ class PipeWriter:
         if safe:
             self.out.write(safe)
             self.out.flush()
-            self.wrote_any = True
-            self.ends_with_newline = safe.endswith("\n")
 
     def finish(self) -> None:
         """Flush what the sanitiser holds back. Adds nothing else: a pipe gets the exact text."""
@@ -91,7 +87,6 @@ class PipeWriter:
         if rest:
             self.out.write(rest)
             self.out.flush()
-            self.ends_with_newline = False
 
 
 def _stable_split(text: str, start: int) -> int:
@@ -134,7 +129,6 @@ class MarkdownWriter:
         self.sanitizer = Sanitizer()
         self.buf = ""
         self.done = 0
-        self.wrote_any = False
         self.live = Live(
             console=self.console, refresh_per_second=12, transient=True, auto_refresh=True
         )
@@ -150,7 +144,6 @@ class MarkdownWriter:
         safe = text if self.raw else self.sanitizer.feed(text)
         if not safe:
             return
-        self.wrote_any = True
         self.buf += safe
         if not self._started:
             self.live.start()

@@ -87,8 +87,9 @@ def stream_to_terminal(
                     served = True
             if not served:
                 fell_back = True
-                if not _litellm_ready():
-                    _load_core()  # in the main thread: Ctrl+C during the import exits at once
+                from ..core import engine
+
+                engine.load_litellm()  # in the main thread: Ctrl+C during the import exits at once
                 import asyncio
 
                 asyncio.run(consume())
@@ -99,24 +100,8 @@ def stream_to_terminal(
         if outcome.reasoning and sys.stderr.isatty() and not as_json:
             sys.stderr.write("\n")
         if writer is not None:
-            writer.finish()
-            # On a terminal, end on a fresh line so the prompt does not glue to the answer.
-            if tty and outcome.text and not outcome.text.endswith("\n") and isinstance(writer, PipeWriter):
-                sys.stdout.write("\n")
+            writer.finish()  # Markdown on a terminal ends its own line; a pipe gets the exact text
         if outcome.interrupted and not outcome.error:
             stderr_line("termchat: interrupted; the partial answer was kept", style="yellow")
         if use_warm and fell_back:
             warm.start_background(float(config.get("warm_core.idle_seconds")))
-
-
-def _litellm_ready() -> bool:
-    from ..core import engine
-
-    return engine.litellm_loaded()
-
-
-def _load_core() -> None:
-    """Import LiteLLM in the main thread (Ctrl+C during the import exits at once)."""
-    from ..core import engine
-
-    engine.load_litellm()

@@ -88,7 +88,8 @@ BUILTIN_ENDPOINTS: dict[str, dict[str, Any]] = {
     "lmstudio": {"api_base": "http://127.0.0.1:1234/v1"},
 }
 
-#: Providers whose model names are open-ended (whatever the server has), so any name is accepted.
+#: Providers whose model names are open-ended (whatever the server serves); counted as known
+#: providers even when the catalog lists none of their models.
 OPEN_PROVIDERS = {
     "ollama",
     "ollama_chat",

@@ -43,8 +43,6 @@ from .errors import (
 )
 from .types import ChatRequest, Finished, Notice, ReasoningDelta, TextDelta, Usage
 
-log = logging.getLogger("termchat")
-
 _litellm: Any = None
 _lock = threading.Lock()
 

@@ -195,7 +195,3 @@ _BY_KIND: dict[str, type[TermchatError]] = {
         InterruptedError_,
     )
 }
-
-# Friendlier public names; the trailing underscore avoids shadowing the builtins inside this module.
-RequestTimeoutError = TimeoutError_
-RequestInterruptedError = InterruptedError_
