@@ -91,3 +91,19 @@ def write_config(home: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+def read_until(proc: subprocess.Popen, done: Callable[[bytes], bool], timeout: float = 60) -> bytes:
+    """Read a running process's stdout (without blocking on it) until ``done(output)`` is true
+    or ``timeout`` seconds pass; returns what was read. The caller then signals the process and
+    adds what ``communicate()`` returns."""
+    import select
+    import time
+
+    os.set_blocking(proc.stdout.fileno(), False)
+    got = b""
+    deadline = time.monotonic() + timeout
+    while not done(got) and time.monotonic() < deadline:
+        select.select([proc.stdout], [], [], 0.5)
+        got += proc.stdout.read() or b""
+    return got

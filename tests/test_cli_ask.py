@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import clean_env, write_config
+from tests.conftest import clean_env, read_until, write_config
 
 
 def _endpoint(home: Path, fake, extra: str = "") -> None:
@@ -159,12 +159,7 @@ def test_ctrl_c_keeps_partial_answer(home, fake):
         # inherit that; a terminal's Ctrl+C is what we model, so restore the default.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    os.set_blocking(proc.stdout.fileno(), False)
-    got = b""
-    deadline = time.monotonic() + 60
-    while b"w5 " not in got and time.monotonic() < deadline:
-        select.select([proc.stdout], [], [], 0.5)
-        got += proc.stdout.read() or b""
+    got = read_until(proc, lambda got: b"w5 " in got)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     got += out or b""
@@ -270,3 +265,13 @@ def test_cli_import_is_light():
     code = "import sys, termchat.cli; bad=[m for m in ('litellm','textual','openai','PIL','sounddevice','llama_cpp') if m in sys.modules]; print(bad)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "[]"
+
+
+def test_corrupt_store_is_reported_and_left_alone(cli, home):
+    db = home / "data" / "termchat.db"
+    db.parent.mkdir(parents=True)
+    db.write_bytes(b"this is not a database" * 100)
+    before = db.read_bytes()
+    r = cli("history", "list")
+    assert r.returncode == 3 and str(db) in r.stderr and "Traceback" not in r.stderr
+    assert db.read_bytes() == before
