@@ -232,3 +232,18 @@ def test_resolution_endpoints_aliases_and_unknowns(home):
         resolve_model("claude", cfg)
     assert "ANTHROPIC_API_KEY" in e.value.hint and "termchat keys set anthropic" in e.value.hint
     assert resolve_model("gpt-4o-mini", cfg, env={"OPENAI_API_KEY": "sk-x123456789"}).id == "openai/gpt-4o-mini"
+
+
+def test_retry_after_forms():
+    from email.utils import formatdate
+
+    class Exc(Exception):
+        def __init__(self, headers):
+            self.litellm_response_headers = headers
+
+    assert engine.retry_after_seconds(Exc({"retry-after": "7"})) == 7.0
+    assert engine.retry_after_seconds(Exc({"retry-after-ms": "1500"})) == 1.5
+    when = engine.retry_after_seconds(Exc({"retry-after": formatdate(time.time() + 30, usegmt=True)}))
+    assert 25 <= when <= 31
+    assert engine.retry_after_seconds(Exc({})) is None
+    assert engine.retry_after_seconds(Exception("no headers")) is None
