@@ -30,7 +30,7 @@ async def test_reply_streams_renders_and_is_stored(home, fake):
     app = make_app(home, fake)
     async with app.run_test(size=(110, 36)) as pilot:
         await type_and_send(pilot, "show me code")
-        await wait_for(pilot, lambda: app.busy, what="the reply to start")
+        await wait_for(pilot, lambda: chat_bodies(fake), what="the request to reach the server")
         await wait_idle(pilot)
         rows = app.store.messages(app.conv.id)
         assert [(r.role, r.content) for r in rows] == [("user", "show me code"), ("assistant", REPLY)]

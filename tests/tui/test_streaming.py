@@ -35,7 +35,8 @@ async def test_fast_long_reply_streams_in_chunks_and_ends_whole(home, fake):
     app = make_app(home, fake)
     async with app.run_test(size=(100, 30)) as pilot:
         await type_and_send(pilot, "long please")
-        await wait_for(pilot, lambda: app.busy, what="the reply to start")
+        await wait_for(pilot, lambda: fake.requests_to("/v1/chat/completions"),
+                       what="the request to reach the server")
         await wait_idle(pilot, 120)
         assert app.store.messages(app.conv.id)[-1].content == text
         view = app.conversation.message_views()[-1]
