@@ -73,6 +73,28 @@ async def test_stream_text_usage_cost_and_finish(home, fake):
     assert body["messages"] == [{"role": "user", "content": "hi"}]
 
 
+async def test_long_stream_keeps_provider_usage_and_ends_promptly(home, fake):
+    # LiteLLM's copy of the chunks is thinned as they come (engine._trim_chunks): the
+    # provider's own usage still comes through, exactly
+    text = "".join(f"w{i} " for i in range(3000))
+    fake.script({"text": text, "usage": {"prompt_tokens": 7, "completion_tokens": 2999}})
+    events, err = await _collect(_req(fake))
+    assert err is None and _text(events) == text
+    usage = [e for e in events if isinstance(e, Usage)]
+    assert [(u.prompt_tokens, u.completion_tokens) for u in usage] == [(7, 2999)]
+    assert isinstance(events[-1], Finished) and events[-1].finish_reason == "stop"
+
+
+async def test_long_stream_without_provider_usage_counts_the_whole_text(home, fake):
+    text = "".join(f"word{i} " for i in range(1000))
+    fake.script({"text": text, "no_usage": True})
+    events, err = await _collect(_req(fake))
+    assert err is None and _text(events) == text
+    (usage,) = [e for e in events if isinstance(e, Usage)]
+    # counted by LiteLLM's tokenizer over the whole text, not over the chunks it still held
+    assert usage.completion_tokens >= 1000
+
+
 async def test_reasoning_deltas(home, fake):
     fake.script({"text": "42", "reasoning": "think hard"})
     events, err = await _collect(_req(fake))

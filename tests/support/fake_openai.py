@@ -34,6 +34,7 @@ family     endpoints                                               success spec 
 =========  =====================================================  ==========================
 chat       POST /v1/chat/completions, POST /api/chat (Ollama)      text, echo, chunk, delay,
                                                                    tokens_per_second, usage,
+                                                                   no_usage (no usage chunk),
                                                                    finish_reason, reasoning,
                                                                    disconnect_after,
                                                                    disconnect_mode
@@ -119,6 +120,7 @@ _FAMILY_KEYS = {
         "echo",
         "chunk",
         "usage",
+        "no_usage",
         "finish_reason",
         "reasoning",
         "disconnect_after",
@@ -939,6 +941,7 @@ class _Handler(BaseHTTPRequestHandler):
             )
         else:
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            include_usage = include_usage and not spec.get("no_usage")
             self._chat_openai(
                 spec,
                 model,

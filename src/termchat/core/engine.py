@@ -267,6 +267,44 @@ def _usage_of(obj: Any) -> tuple[int, int] | None:
     return int(p), int(c)
 
 
+_KEEP_CHUNKS = 256
+"""Chunks LiteLLM's stream wrapper may hold before :func:`_trim_chunks` thins them out."""
+
+
+def _trim_chunks(stream: Any) -> bool:
+    """Keep LiteLLM's copy of the streamed chunks short; True when some were dropped.
+
+    LiteLLM's stream wrapper keeps every chunk in ``stream.chunks`` and, when the stream ends,
+    rebuilds the whole response from them (``stream_chunk_builder``, in a worker thread) only
+    to read the usage: on a 20,000-chunk reply that is 3-4 s of CPU between the last token
+    and the end of the stream, and ~90 MiB held meanwhile (bench/bench_tui.py). termchat reads
+    the text from the chunks as they come, so the wrapper needs only the first chunk (id,
+    model), the last one and any that carry the provider's usage.
+    """
+    chunks = getattr(stream, "chunks", None)
+    if type(chunks) is not list or len(chunks) <= _KEEP_CHUNKS:
+        return False
+    keep = [chunks[0]]
+    keep += [c for c in chunks[1:-1] if getattr(c, "usage", None) is not None]
+    keep.append(chunks[-1])
+    chunks[:] = keep
+    return True
+
+
+def _provider_sent_usage(stream: Any) -> bool:
+    """Whether the provider's own usage report is among the wrapper's chunks."""
+    return any(getattr(c, "usage", None) is not None for c in getattr(stream, "chunks", None) or [])
+
+
+def _count_tokens(litellm: Any, model: str, text: str) -> int:
+    """Tokens of ``text`` for ``model`` by LiteLLM's tokenizer (an estimate for providers that
+    report no usage); 0 when it cannot count."""
+    try:
+        return int(litellm.token_counter(model=model, text=text))
+    except Exception:
+        return 0
+
+
 async def stream_chat(
     req: ChatRequest,
     config: Any = None,
@@ -319,6 +357,8 @@ async def stream_chat(
             stream = resp
             finish: str | None = None
             usage_seen = False
+            trimmed = False
+            parts: list[str] = []  # the text, for a usage estimate if the provider sends none
             it = stream.__aiter__()
             while True:
                 try:
@@ -338,12 +378,17 @@ async def stream_chat(
                     if ttft is None:
                         ttft = time.monotonic() - started
                     got_text = True
+                    parts.append(text)
                     yield TextDelta(text)
                 if fr:
                     finish = fr
+                trimmed = _trim_chunks(stream) or trimmed
                 u = _usage_of(chunk)
                 if u and not usage_seen:
                     usage_seen = True
+                    if trimmed and not _provider_sent_usage(stream):
+                        # LiteLLM counted only the chunks it still held: count the text here
+                        u = (u[0], _count_tokens(litellm, rm.litellm_model, "".join(parts)))
                     yield Usage(u[0], u[1], cost_usd(rm.info, *u))
             # LiteLLM synthesises a final "stop" when a stream just ends; whether the provider
             # itself said it was done is on the wrapper. A stream that ends without it was cut.
