@@ -4,8 +4,11 @@ real ``termchat`` CLI as a subprocess with real pipes."""
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -50,6 +53,21 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("TERMCHAT_NO_WARM", "1")
     monkeypatch.setenv("OLLAMA_API_BASE", "http://127.0.0.1:9")
     return h
+
+
+@pytest.fixture
+def whome(monkeypatch):
+    """A short TERMCHAT_HOME (Unix socket paths are limited to 108 bytes); stops its cores."""
+    d = Path(tempfile.mkdtemp(prefix="tcw", dir="/tmp"))
+    monkeypatch.setenv("TERMCHAT_HOME", str(d))
+    yield d
+    for lock in (d / "run").glob("*.lock") if (d / "run").exists() else []:
+        try:
+            pid = int(lock.read_text().split()[0])
+            os.kill(pid, signal.SIGKILL)
+        except (ValueError, OSError, IndexError):
+            pass
+    shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture

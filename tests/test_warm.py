@@ -5,34 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import clean_env, read_until, write_config
-
-
-@pytest.fixture
-def whome(monkeypatch):
-    """A short TERMCHAT_HOME (Unix socket paths are limited to 108 bytes); stops its cores."""
-    d = Path(tempfile.mkdtemp(prefix="tcw", dir="/tmp"))
-    monkeypatch.setenv("TERMCHAT_HOME", str(d))
-    yield d
-    for lock in (d / "run").glob("*.lock") if (d / "run").exists() else []:
-        try:
-            pid = int(lock.read_text().split()[0])
-            os.kill(pid, signal.SIGKILL)
-        except (ValueError, OSError, IndexError):
-            pass
-    shutil.rmtree(d, ignore_errors=True)
 
 
 def _env(home, **kw):

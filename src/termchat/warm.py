@@ -227,10 +227,14 @@ def _settings(config: Any) -> dict[str, Any]:
     return {k: config.get(k) for k in ("timeout", "retries", "retry_max_wait")}
 
 
-def request_events_sync(req: Any, rm: Any, config: Any, sock: Path | None = None) -> Iterator[Any]:
+def request_events_sync(
+    req: Any, rm: Any, config: Any, sock: Path | None = None, on_open: Any = None
+) -> Iterator[Any]:
     """Run a chat request on the warm core and yield its events — a blocking client (plain
     sockets: asyncio's import alone would cost ~50 ms). Closing the generator, or Ctrl+C while
-    it waits, closes the connection, which cancels the request in the core.
+    it waits, closes the connection, which cancels the request in the core. ``on_open(socket)``
+    is called once the core accepted the request: another thread may ``shutdown()`` that
+    socket to end a read that is waiting (``termchat chat`` cancels that way).
 
     Raises:
         WarmUnavailable: no core, another version, or no acknowledgement — nothing was shown
@@ -244,6 +248,8 @@ def request_events_sync(req: Any, rm: Any, config: Any, sock: Path | None = None
     payload = {"request": _request_dict(req), "model": asdict(rm), "config": _settings(config)}
     s, f = _open("chat", payload, sock)
     try:
+        if on_open is not None:
+            on_open(s)
         s.settimeout(float(config.get("timeout")) + 15.0)
         while True:
             data = _read(f, "the warm core stopped in the middle of the answer")

@@ -45,6 +45,8 @@ async def test_fast_long_reply_streams_in_chunks_and_ends_whole(home, fake):
         assert "".join(c.text for c in chunks) == text
         # the chunks far above the bottom are parked; the last one is rendered
         assert any(c.parked for c in chunks) and not chunks[-1].parked
+        # a parked chunk holds its text, not widgets
+        assert all(c.md is None and not c.children for c in chunks if c.parked)
         # every rendered code block was parsed from its real opening fence
         fences = list(view.query(ChatFence))
         assert fences and all(f.lexer == "python" for f in fences)

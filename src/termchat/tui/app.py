@@ -4,14 +4,14 @@ Layout: a conversation list (toggleable) on the left; the conversation, the atta
 the prompt in the middle; a status line (model, tokens, cost) and the key footer at the bottom.
 
 The provider is reached only through :func:`termchat.core.engine.stream_chat` from async
-workers (:mod:`termchat.tui.turns`). LiteLLM is imported after the first frame, in a worker
-thread (:func:`termchat.core.engine.aload_litellm`); a message sent before it is loaded waits for
-it. Conversations live in the shared store (:class:`termchat.store.Store`).
+workers (:mod:`termchat.tui.turns`): in the warm core process the CLI shares when it is enabled
+(started after the first frame), otherwise in this process, where LiteLLM is imported after the
+first frame in a worker thread (:func:`termchat.core.engine.aload_litellm`). A message sent
+before the core is ready waits for it. Conversations live in the shared store (:class:`termchat.store.Store`).
 """
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -57,8 +57,9 @@ class ChatApp(App[None]):
         model: a model name (``-m``) or ``None`` for the conversation's or the default model.
         conversation_id: open this conversation (``--cid``); ``continue_last`` opens the latest.
         system: system prompt for a new conversation (``-s``); options: model options (``-o``).
-        load_core: import LiteLLM in the background after the first frame (tests of the
-            first frame may turn it off).
+        load_core: after the first frame, start the warm core (or import LiteLLM here when
+            the warm core is off; see :class:`termchat.tui.turns.CoreLink`). Tests of the
+            first frame may turn it off; a message sent then still starts it.
     """
 
     CSS_PATH = str(Path(__file__).with_name("termchat.tcss"))
@@ -104,9 +105,9 @@ class ChatApp(App[None]):
         self.conv: Any = None
         self.system: str | None = system
         self.options: dict[str, Any] = dict(options or {})
-        self._load_core_flag = load_core
-        self._core_ready: asyncio.Event | None = None  # created on mount (needs a loop)
-        self._core_error: TermchatError | None = None
+        self.core = turns.CoreLink(config, load=load_core)
+        self._heap_frozen = False  # after the first frame
+        self._heap_frozen_reply = False  # after the first reply (Markdown, Pygments loaded)
         self.reply_worker: Worker | None = None
         self.compare_models: list[str] | None = None
         self.panes: ComparePanes | None = None
@@ -144,7 +145,6 @@ class ChatApp(App[None]):
         return self.query_one("#sidebar", Sidebar)
 
     async def on_mount(self) -> None:
-        self._core_ready = asyncio.Event()
         keymap = self.config.keybindings
         if keymap:
             self.set_keymap(keymap)
@@ -172,8 +172,12 @@ class ChatApp(App[None]):
             self._pick_default()
         self.update_status()
         self.call_after_refresh(self._after_first_frame)
-        if self._load_core_flag:
-            self.call_after_refresh(self.start_core)
+        self.call_after_refresh(self.core.start)
+        if self.core.use_warm:
+            # the warm core exits after warm_core.idle_seconds without requests: not while the
+            # app is open
+            every = max(5.0, min(120.0, float(self.config.get("warm_core.idle_seconds")) / 3))
+            self.set_interval(every, self._keep_core, name="keep the warm core")
 
     def push_screen(self, *args: Any, **kwargs: Any) -> Any:
         """Push a screen (the footer is composed first, under the main screen's bindings, if a
@@ -192,6 +196,9 @@ class ChatApp(App[None]):
             main.query_one("#sidebar", Sidebar).option_list.display = True
         except NoMatches:  # not composed yet: this runs again after the first frame
             return
+        if not self._heap_frozen:
+            self._heap_frozen = True
+            turns.freeze_heap()
         if not main.query(Footer):
             # not awaited: composed after the first frame is shown; it shows the keys when
             # the bindings are next announced
@@ -199,33 +206,18 @@ class ChatApp(App[None]):
             footer._bindings_ready = True  # it missed the announcement of the bindings
             main.mount(footer)
 
-    def start_core(self) -> None:
-        """Import LiteLLM in a worker thread (after the first frame)."""
-        self.run_worker(self._load_core(), group="core", exclusive=True)
-
-    async def _load_core(self) -> None:
-        from ..core import engine
-
-        try:
-            await engine.aload_litellm()
-        except Exception as exc:  # an install problem: say so when a message is sent
-            self._core_error = engine.map_exception(exc)
-        assert self._core_ready is not None
-        self._core_ready.set()
+    @work(thread=True, group="core-keepalive", exclusive=True)
+    def _keep_core(self) -> None:
+        self.core.keepalive()
 
     async def wait_core(self) -> None:
-        """Wait until LiteLLM is imported (starting the import if nobody did)."""
-        from ..core import engine
+        """Wait until LiteLLM is imported in this process, for the core calls that run here
+        (``/image``, ``/speak``).
 
-        if engine.litellm_loaded():
-            return
-        assert self._core_ready is not None
-        if not self._load_core_flag:
-            self._load_core_flag = True
-            self.start_core()
-        await self._core_ready.wait()
-        if self._core_error is not None:
-            raise self._core_error
+        Raises:
+            TermchatError: LiteLLM cannot be imported (an install problem).
+        """
+        await self.core.wait_inprocess()
 
     @work(thread=True, group="default-model")
     def _pick_default(self) -> None:
@@ -527,7 +519,7 @@ class ChatApp(App[None]):
         view = await self.conversation.add_pending(rm.id)
         outcome = Outcome(model=rm.id)
         try:
-            await turns.run_stream(req, self.config, rm, view, outcome, self.wait_core)
+            await turns.run_stream(req, self.config, rm, view, outcome, self.core)
         finally:
             await self._finish_reply(cid, view, outcome, restore)
         return outcome
@@ -554,6 +546,9 @@ class ChatApp(App[None]):
                 self.prompt.restore(restore[1])
             self.update_status()
             self.refresh_sidebar()
+            if not self._heap_frozen_reply:
+                self._heap_frozen_reply = True
+                turns.freeze_heap()
         except Exception:  # the app is closing; the reply is stored
             pass
 
@@ -671,7 +666,7 @@ class ChatApp(App[None]):
         outcome = Outcome(model=rm.id)
         self._pane_outcomes[index] = outcome
         try:
-            await turns.run_stream(req, self.config, rm, view, outcome, self.wait_core)
+            await turns.run_stream(req, self.config, rm, view, outcome, self.core)
         finally:
             try:
                 await view.finish(outcome.text, turns.header_for(outcome),

@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import collections
+import gc
 import io
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -129,49 +130,247 @@ class _CoreThread:
 _END = object()
 
 
-async def events_in_core_thread(make: Callable[[], AsyncIterator[Any]]) -> AsyncIterator[Any]:
-    """Iterate ``make()`` (an async generator of core events) on the core thread and yield its
-    events here, in batches as they arrive. Cancelling the iteration cancels the stream there
-    (which closes it); its exceptions are raised here."""
-    ui = asyncio.get_running_loop()
-    box: collections.deque[Any] = collections.deque()
-    ready = asyncio.Event()
-    notified = threading.Event()
+def freeze_heap() -> None:
+    """Put every object alive now beyond the reach of the cyclic garbage collector
+    (:func:`gc.freeze`); call it when start-up work is done (imports, first frame).
 
-    def notify() -> None:
-        notified.clear()
-        ready.set()
+    A full collection walks every tracked object, and the app stands still meanwhile: with
+    Textual, Pygments and markdown-it loaded, a 20,000-token reply triggered 15 of them,
+    3.5 s in all and up to 0.54 s each (key presses waited that long; bench/bench_tui.py,
+    more with LiteLLM in the process). What start-up leaves alive stays alive anyway; a frozen
+    object that becomes garbage is still freed by reference counting unless it is in a cycle.
+    """
+    gc.freeze()
 
-    def put(item: Any) -> None:
-        box.append(item)
-        if not notified.is_set():
-            notified.set()
-            ui.call_soon_threadsafe(notify)
 
-    async def pump() -> None:
-        try:
-            async for ev in make():
-                put(ev)
-        except BaseException as exc:  # handed to the app's side (cancellation included)
-            put((_END, exc))
-        else:
-            put((_END, None))
+class _Relay:
+    """Hands items from another thread to the app's loop, in batches: ``put`` from any thread
+    (one wake-up per batch, not per item), ``async for`` on the app's loop. ``end(exc)``
+    finishes the iteration (raising ``exc`` there, unless it is a cancellation)."""
 
-    fut = asyncio.run_coroutine_threadsafe(pump(), _CoreThread.loop())
-    try:
+    def __init__(self) -> None:
+        self.ui = asyncio.get_running_loop()
+        self.box: collections.deque[Any] = collections.deque()
+        self.ready = asyncio.Event()
+        self.notified = threading.Event()
+        self.ended = False
+
+    def _notify(self) -> None:
+        self.notified.clear()
+        self.ready.set()
+
+    def put(self, item: Any) -> None:
+        self.box.append(item)
+        if not self.notified.is_set():
+            self.notified.set()
+            self.ui.call_soon_threadsafe(self._notify)
+
+    def end(self, exc: BaseException | None) -> None:
+        self.put((_END, exc))
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
         while True:
-            await ready.wait()
-            ready.clear()
-            while box:
-                item = box.popleft()
+            await self.ready.wait()
+            self.ready.clear()
+            while self.box:
+                item = self.box.popleft()
                 if isinstance(item, tuple) and len(item) == 2 and item[0] is _END:
+                    self.ended = True
                     if item[1] is not None and not isinstance(item[1], asyncio.CancelledError):
                         raise item[1]
                     return
                 yield item
+
+
+async def events_in_core_thread(make: Callable[[], AsyncIterator[Any]]) -> AsyncIterator[Any]:
+    """Iterate ``make()`` (an async generator of core events) on the core thread and yield its
+    events here, in batches as they arrive. Cancelling the iteration cancels the stream there
+    (which closes it); its exceptions are raised here."""
+    relay = _Relay()
+
+    async def pump() -> None:
+        try:
+            async for ev in make():
+                relay.put(ev)
+        except BaseException as exc:  # handed to the app's side (cancellation included)
+            relay.end(exc)
+        else:
+            relay.end(None)
+
+    fut = asyncio.run_coroutine_threadsafe(pump(), _CoreThread.loop())
+    try:
+        async for item in relay:
+            yield item
     finally:
         if not fut.done():
             fut.cancel()
+
+
+async def events_from_warm(req: Any, rm: Any, config: Any, sock: Path) -> AsyncIterator[Any]:
+    """The events of ``req`` streamed by the warm core on ``sock`` (another process: its
+    LiteLLM work never competes with the app for this interpreter). A reader thread decodes
+    them; cancelling the iteration shuts the connection, which cancels the request there.
+
+    Raises:
+        WarmUnavailable: the core did not take the request (no event was yielded).
+        TermchatError: the request's own error, or a lost core mid-answer.
+    """
+    from .. import warm
+
+    relay = _Relay()
+    conn: list[Any] = []
+    gone = threading.Event()
+
+    def opened(s: Any) -> None:
+        conn.append(s)
+        if gone.is_set():
+            _shut(s)
+
+    def read() -> None:
+        try:
+            for ev in warm.request_events_sync(req, rm, config, sock, on_open=opened):
+                if gone.is_set():
+                    break
+                relay.put(ev)
+        except BaseException as exc:
+            relay.end(exc)
+        else:
+            relay.end(None)
+
+    threading.Thread(target=read, name="termchat-warm-reader", daemon=True).start()
+    try:
+        async for item in relay:
+            yield item
+    finally:
+        gone.set()
+        for s in conn:
+            _shut(s)
+
+
+def _shut(s: Any) -> None:
+    import socket
+
+    try:
+        s.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+class CoreLink:
+    """Where the app's replies are computed.
+
+    With the warm core enabled (config ``warm_core.enabled``; ``TERMCHAT_NO_WARM=1`` turns it
+    off) replies stream from the warm core process the CLI shares (:mod:`termchat.warm`),
+    started after the first frame if none runs, and kept alive while the app is open. Reading
+    a stream through LiteLLM costs about 1 ms of CPU per chunk, which in this process would
+    take the interpreter from the app at 2,000 chunks/s (bench/bench_tui.py). Otherwise, or
+    when the warm core cannot be reached, LiteLLM is imported here on a worker thread and
+    streams are read on the core thread (:class:`_CoreThread`).
+    """
+
+    WARM_WAIT_S = 40.0
+    """How long a message waits for a starting warm core before running in-process (seconds;
+    the core's import of LiteLLM takes about 5 s here)."""
+
+    def __init__(self, config: Any, *, load: bool = True) -> None:
+        from .. import warm
+
+        self.config = config
+        self.use_warm = warm.enabled(config)
+        self.sock: Path | None = None
+        self._load = load
+        self._inproc: asyncio.Task | None = None
+        self._started_warm = False
+
+    def start(self) -> None:
+        """After the first frame: make sure a warm core runs (or import LiteLLM here, when the
+        warm core is off). Never blocks the app for long (a socket probe, a process spawn)."""
+        if not self._load:
+            return
+        if self.use_warm:
+            threading.Thread(target=self._ensure_warm, name="termchat-warm-start", daemon=True).start()
+        else:
+            self._start_inprocess()
+
+    def _ensure_warm(self) -> bool:
+        from .. import warm
+
+        try:
+            if self.sock is None:
+                self.sock = warm.socket_path()
+            if warm.reachable(self.sock):
+                return True
+            if not self._started_warm:
+                self._started_warm = True
+                warm.start_background(float(self.config.get("warm_core.idle_seconds")), self.sock)
+        except warm.WarmUnavailable:
+            self.use_warm = False
+        except Exception:
+            pass
+        return False
+
+    def keepalive(self) -> None:
+        """Tell the warm core the app still uses it (it exits after ``warm_core.idle_seconds``
+        without requests); start one again if it went away. Blocking: call from a thread."""
+        from .. import warm
+
+        if not self.use_warm or self.sock is None:
+            return
+        try:
+            warm.control("status", self.sock)
+        except warm.WarmUnavailable:
+            self._started_warm = False
+            self._ensure_warm()
+
+    async def warm_socket(self) -> Path | None:
+        """The warm core's socket once it accepts connections (starting one if needed and
+        waiting up to :attr:`WARM_WAIT_S`), or ``None`` when the warm core is off or does not
+        come (the reply is then computed in-process)."""
+        if not self.use_warm:
+            return None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.WARM_WAIT_S
+        while self.use_warm:
+            if await asyncio.to_thread(self._ensure_warm):
+                return self.sock
+            if loop.time() > deadline:
+                self.use_warm = False  # run in-process from now on
+                break
+            await asyncio.sleep(0.1)
+        return None
+
+    def _start_inprocess(self) -> asyncio.Task:
+        from ..core import engine
+
+        async def load() -> None:
+            await engine.aload_litellm()
+            freeze_heap()  # LiteLLM's modules: thousands of objects that live as long as we do
+
+        if self._inproc is None:
+            self._inproc = asyncio.get_running_loop().create_task(load())
+        return self._inproc
+
+    async def wait_inprocess(self) -> None:
+        """Import LiteLLM in this process (in a worker thread) and wait for it.
+
+        Raises:
+            TermchatError: LiteLLM cannot be imported (an install problem), mapped.
+        """
+        from ..core import engine
+
+        if engine.litellm_loaded():
+            return
+        try:
+            await asyncio.shield(self._start_inprocess())
+        except Exception as exc:
+            raise engine.map_exception(exc) from None
+
+    @property
+    def loaded(self) -> bool:
+        """Whether a reply can start at once (the warm core answers, or LiteLLM is here)."""
+        from ..core import engine
+
+        return engine.litellm_loaded() or (self.use_warm and self.sock is not None)
 
 
 async def run_stream(
@@ -180,22 +379,41 @@ async def run_stream(
     rm: Any,
     view: Any,
     outcome: Outcome,
-    wait_core: Callable[[], Awaitable[None]],
+    core: CoreLink,
 ) -> None:
     """Stream ``req`` into ``view`` (a :class:`~termchat.tui.widgets.message.MessageView`) and
-    fill ``outcome``. Never raises for provider trouble: errors land in ``outcome.error``;
-    cancellation (Esc) sets ``outcome.interrupted``. The partial text is always in
-    ``outcome.text``. The view is left streaming: the caller stores, then calls
-    ``view.finish``."""
+    fill ``outcome``, through ``core`` (the warm core process, or in-process). Never raises for
+    provider trouble: errors land in ``outcome.error``; cancellation (Esc) sets
+    ``outcome.interrupted``. The partial text is always in ``outcome.text``. The view is left
+    streaming: the caller stores, then calls ``view.finish``."""
+    from .. import warm
     from ..core import engine
 
     sanitizer = Sanitizer()
     try:
-        if not engine.litellm_loaded():
-            view.set_status("loading the model core…")
-            await wait_core()
+        events = None
+        if core.use_warm:
+            if core.sock is None or not engine.litellm_loaded():
+                view.set_status("starting the model core…")
+            sock = await core.warm_socket()
+            if sock is not None:
+                view.set_status("waiting for the model…")
+                events = events_from_warm(req, rm, config, sock)
+                try:
+                    first = await anext(events)
+                except StopAsyncIteration:
+                    first = None
+                except warm.WarmUnavailable:  # nothing shown yet: answer in-process
+                    events = None
+                else:
+                    events = _prepend(first, events)
+        if events is None:
+            if not engine.litellm_loaded():
+                view.set_status("loading the model core…")
+                await core.wait_inprocess()
             view.set_status("waiting for the model…")
-        async for ev in events_in_core_thread(lambda: engine.stream_chat(req, config, rm)):
+            events = events_in_core_thread(lambda: engine.stream_chat(req, config, rm))
+        async for ev in events:
             if isinstance(ev, TextDelta):
                 outcome.text += ev.text
                 safe = sanitizer.feed(ev.text)
@@ -222,6 +440,13 @@ async def run_stream(
         outcome.error = err
     except Exception as exc:  # anything unexpected becomes a readable notice, never a crash
         outcome.error = engine.map_exception(exc)
+
+
+async def _prepend(first: Any, rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    if first is not None:
+        yield first
+    async for item in rest:
+        yield item
 
 
 def error_text(err: TermchatError) -> str:

@@ -106,15 +106,17 @@ class ConversationView(VerticalScroll, can_focus=False):
                     if part.has_class("msg-body"):
                         break
                     cy += part.outer_size.height
-                for chunk in child.chunks:
+                chunks = child.chunks
+                live = chunks[-1] if chunks and child.streaming else None
+                for chunk in chunks:
                     h = chunk.outer_size.height
                     near = cy + h >= lo and cy <= hi
                     if near and chunk.parked:
                         if cy + h <= top and not chunk.measured:
                             shown.append((chunk, h))
                         await chunk.show()
-                    elif not near and not chunk.parked:
-                        chunk.park()
+                    elif not near and not chunk.parked and chunk is not live:
+                        await chunk.park()  # (the chunk a stream appends to stays)
                     cy += h
             y += child.outer_size.height + child.styles.margin.bottom
         if shown and not (self.is_anchored and not self._anchor_released):

@@ -156,6 +156,11 @@ class MessageView(Vertical, can_focus=True):
 
     # -- streaming --------------------------------------------------------------------------
 
+    @property
+    def streaming(self) -> bool:
+        """Whether text is being streamed into this reply."""
+        return self._streaming
+
     def set_status(self, text: str) -> None:
         """Show a dim status line under the header ("waiting…", a retry notice); ``""`` hides it."""
         status = self.query_one(".msg-status", Static)

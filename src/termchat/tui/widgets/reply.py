@@ -92,7 +92,7 @@ class ChatMarkdown(Markdown):
 class Chunk(Vertical):
     """A run of top-level blocks of a reply, rendered by its own Markdown widget.
 
-    A *parked* chunk shows nothing and keeps a fixed height (measured when it was last shown,
+    A *parked* chunk holds only its text and a fixed height (measured when it was last shown,
     or estimated when it never was); :meth:`show` renders it again.
     """
 
@@ -119,17 +119,28 @@ class Chunk(Vertical):
         """The chunk's (sanitised) Markdown text."""
         return self.md.source if self.md is not None and self.md.source else self.text
 
-    def park(self) -> bool:
-        """Hide the Markdown and keep the current height; False when it cannot (not laid out)."""
+    async def park(self) -> bool:
+        """Drop the Markdown widget (and everything it holds) and keep the current height;
+        False when it cannot (not laid out). A long reply then holds widgets only for what is
+        near the viewport: memory stays bounded, and so does the work of the garbage
+        collector and of each layout."""
         if self.parked or self.md is None:
             return False
         h = self.size.height
         if h <= 0:
             return False
+        if self.md.source:
+            self.text = self.md.source
         self.parked = True
         self.measured = True
         self.styles.height = h
-        self.md.display = False
+        md, self.md = self.md, None
+        await md.remove()
+        # Textual's caches of this chunk still list the removed widget (its node list's cache
+        # of displayed children, its cached layouts): renew them, or every parked chunk keeps
+        # its whole rendered Markdown alive
+        self.displayed_children  # noqa: B018 (recomputes that cache)
+        self._clear_arrangement_cache()
         return True
 
     async def show(self) -> None:
@@ -140,8 +151,6 @@ class Chunk(Vertical):
         if self.md is None:
             self.md = ChatMarkdown(self.text)
             await self.mount(self.md)
-        else:
-            self.md.display = True
         self.styles.height = "auto"
 
 
