@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import compile_sources
+
 HERE = Path(__file__).resolve().parent
 WORDS = "termchat ask -m cl"
 
@@ -51,6 +53,7 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    compile_sources()
     home = Path(tempfile.mkdtemp(prefix="termchat-bench-"))
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("TERMCHAT", "_TYPER"))}
     base_env.update(TERMCHAT_HOME=str(home), OLLAMA_API_BASE="http://127.0.0.1:9", NO_COLOR="1")

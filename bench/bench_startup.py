@@ -17,6 +17,7 @@ from common import (
     LoopbackServer,
     alternate,
     bench_env,
+    compile_sources,
     load_average,
     median,
     run_timed,
@@ -42,6 +43,7 @@ asyncio.run(main())
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 7
+    compile_sources()
     tc = termchat_cmd()
     env = bench_env()
     print(f"load average {load_average()}, {n} rounds, alternating")

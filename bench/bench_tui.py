@@ -31,6 +31,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from common import compile_sources  # noqa: E402
 
 FIRST_PAINT_SCRIPT = r"""
 import os, sys, time
@@ -283,6 +286,7 @@ def main() -> None:
     ap.add_argument("--tps", type=int, default=2000)
     ap.add_argument("--runs", type=int, default=5, help="first-paint runs (median)")
     args = ap.parse_args()
+    compile_sources()
     home = Path(tempfile.mkdtemp(prefix="tcbench", dir="/tmp"))  # short: a Unix socket lives here
     os.environ.update(TERMCHAT_HOME=str(home), TERMCHAT_NO_WARM="1", OLLAMA_API_BASE="http://127.0.0.1:9")
     fake = subprocess.Popen([sys.executable, str(ROOT / "tests/support/fake_openai.py"), "--port", "0",

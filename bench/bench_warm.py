@@ -30,6 +30,7 @@ from common import (
     LoopbackServer,
     alternate,
     bench_env,
+    compile_sources,
     load_average,
     median,
     run_timed,
@@ -112,6 +113,7 @@ def main() -> None:
     ap.add_argument("n", nargs="?", type=int, default=7)
     ap.add_argument("--llm", default=shutil.which("llm"))
     args = ap.parse_args()
+    compile_sources()
     n = args.n
     tc = termchat_cmd()
     print(f"load average {load_average()}, {n} rounds, alternating")
