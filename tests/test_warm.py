@@ -264,3 +264,16 @@ def test_unusable_runtime_dir_still_answers_in_process(whome, fake):
     r = _ask(whome, "-m", "fake/x", "--no-log", "q")
     assert r.returncode == 0 and r.stdout == b"Hello from the scripted server."
     assert (whome / "run").is_file()  # left alone; no core could start there
+
+
+def test_a_request_waits_for_a_core_that_is_starting(whome, fake):
+    # a second `ask` right after the first would otherwise import LiteLLM itself, on the same
+    # CPUs as the core that is importing it
+    write_config(whome, f'[endpoints.fake]\napi_base = "{fake.base_url}"\n')
+    subprocess.run([sys.executable, "-c", "from termchat import warm; assert warm.start_background(600.0)"],
+                   env=_env(whome), timeout=60, check=True)
+    r = _ask(whome, "-m", "fake/x", "--json", "q")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["text"] == "Hello from the scripted server."
+    st = _status(whome)
+    assert st["running"] and st["served"] == 1  # answered by the core, not in-process

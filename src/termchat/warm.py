@@ -35,6 +35,7 @@ import os
 import socket
 import stat
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -47,6 +48,10 @@ PROTOCOL = 1
 ACK_TIMEOUT = 5.0  # seconds for a core to acknowledge a request
 START_DELAY = 1.0  # seconds a new core waits before importing the provider core
 MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux
+STARTING_WAIT = 12.0
+"""Seconds a client waits for a core that is starting (its lock is held, its socket not yet
+bound: it is importing LiteLLM, ~5 s after a 1 s delay) rather than importing LiteLLM itself
+at the same time on the same CPUs."""
 _ENV_PREFIXES = (
     "TERMCHAT_", "LITELLM_", "OPENAI", "ANTHROPIC", "GEMINI", "GOOGLE", "VERTEX", "AWS_", "AZURE",
     "OPENROUTER", "MISTRAL", "GROQ", "DEEPSEEK", "XAI", "COHERE", "TOGETHER", "FIREWORKS",
@@ -153,6 +158,20 @@ def start_background(idle_seconds: float, sock: Path | None = None) -> bool:
             log.close()
 
 
+def wait_starting(sock: Path, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds while a core holds this socket's lock but does not accept
+    connections yet; True once it does. Returns False at once when no core is starting."""
+    deadline = time.monotonic() + timeout
+    lock = sock.with_suffix(".lock")
+    while time.monotonic() < deadline:
+        if reachable(sock):
+            return True
+        if not _lock_held(lock):
+            return reachable(sock)
+        time.sleep(0.05)
+    return False
+
+
 def _lock_held(lock: Path) -> bool:
     import fcntl
 
@@ -183,7 +202,8 @@ def reachable(sock: Path) -> bool:
 
 
 def _open(op: str, payload: dict[str, Any], sock: Path | None = None) -> tuple[socket.socket, Any]:
-    """Connect, send one request line and read the core's acknowledgement.
+    """Connect, send one request line and read the core's acknowledgement. A core that is
+    starting is waited for (up to :data:`STARTING_WAIT`).
 
     Returns the socket and a binary line reader on it. Raises :class:`WarmUnavailable` when no
     core answers or acknowledges (nothing was shown yet: run in-process), or the
@@ -194,7 +214,16 @@ def _open(op: str, payload: dict[str, Any], sock: Path | None = None) -> tuple[s
     s.settimeout(ACK_TIMEOUT)
     try:
         try:
-            s.connect(str(sock))
+            try:
+                s.connect(str(sock))
+            except OSError:
+                # a core that is starting (importing LiteLLM) is worth waiting for
+                if not (_lock_held(sock.with_suffix(".lock")) and wait_starting(sock, STARTING_WAIT)):
+                    raise
+                s.close()
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.settimeout(ACK_TIMEOUT)
+                s.connect(str(sock))
             msg = {"op": op, "version": __version__, "protocol": PROTOCOL, **payload}
             s.sendall(json.dumps(msg).encode() + b"\n")
             f = s.makefile("rb")
