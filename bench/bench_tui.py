@@ -52,7 +52,9 @@ else:
     from termchat.store import Store
     from termchat.tui.app import ChatApp
     class Bench(ChatApp):
-        async def on_mount(self):
+        async def on_mount(self, event):
+            # Textual calls every class's own on_mount: stop it calling the app's a second time
+            event.prevent_default()
             await super().on_mount()
             self.call_after_refresh(self.done)
         def done(self):
