@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -34,10 +35,10 @@ def _wait(cond, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_chat_in_tmux_with_embedded_model(home: Path):
+def _chat_session(home: Path, env: dict[str, str]) -> None:
+    """Run the real app in tmux on ``home``: type a question, check the stored reply and the
+    screen, quit with Ctrl+Q."""
     session = f"termchat-e2e-{id(home)}"
-    env = clean_env(home, TERM="xterm-256color")
-    env.pop("NO_COLOR", None)
     exe = Path(sys.executable).with_name("termchat")
     cmd = [str(exe), "chat", "-m", "local/smollm2", "-s", "Answer in one short sentence.",
            "-o", "max_tokens", "24", "-o", "temperature", "0"]
@@ -64,7 +65,7 @@ def test_chat_in_tmux_with_embedded_model(home: Path):
             finally:
                 store.close()
 
-        msgs = _wait(stored_reply, 120, "the stored reply")
+        msgs = _wait(stored_reply, 150, "the stored reply")
         assert msgs[0].content == "What is the capital of France?"
         assert msgs[1].model == "local/smollm2"
         first_words = " ".join(msgs[1].content.split()[:3])
@@ -77,3 +78,21 @@ def test_chat_in_tmux_with_embedded_model(home: Path):
         _wait(lambda: session not in _tmux("list-sessions"), 15, "the app to quit")
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True, check=False)
+
+
+def test_chat_in_tmux_with_embedded_model(home: Path):
+    env = clean_env(home, TERM="xterm-256color")  # the core in the app's process
+    env.pop("NO_COLOR", None)
+    _chat_session(home, env)
+
+
+def test_chat_in_tmux_through_the_warm_core(whome: Path):
+    # the default: the app starts a warm core after its first frame and streams from it
+    env = clean_env(whome, TERM="xterm-256color")
+    env.pop("NO_COLOR", None)
+    env.pop("TERMCHAT_NO_WARM")
+    _chat_session(whome, env)
+    r = subprocess.run([str(Path(sys.executable).with_name("termchat")), "warm", "status", "--json"],
+                       capture_output=True, text=True, env=env, timeout=60)
+    status = json.loads(r.stdout)
+    assert status["running"] and status["served"] == 1

@@ -153,7 +153,6 @@ class _Relay:
         self.box: collections.deque[Any] = collections.deque()
         self.ready = asyncio.Event()
         self.notified = threading.Event()
-        self.ended = False
 
     def _notify(self) -> None:
         self.notified.clear()
@@ -175,7 +174,6 @@ class _Relay:
             while self.box:
                 item = self.box.popleft()
                 if isinstance(item, tuple) and len(item) == 2 and item[0] is _END:
-                    self.ended = True
                     if item[1] is not None and not isinstance(item[1], asyncio.CancelledError):
                         raise item[1]
                     return
@@ -322,17 +320,22 @@ class CoreLink:
             self._started_warm = False
             self._ensure_warm()
 
-    async def warm_socket(self) -> Path | None:
+    async def warm_socket(self, on_wait: Callable[[], Any] | None = None) -> Path | None:
         """The warm core's socket once it accepts connections (starting one if needed and
-        waiting up to :attr:`WARM_WAIT_S`), or ``None`` when the warm core is off or does not
-        come (the reply is then computed in-process)."""
+        waiting up to :attr:`WARM_WAIT_S`; ``on_wait()`` is called once if it has to wait), or
+        ``None`` when the warm core is off or does not come (the reply is then computed
+        in-process)."""
         if not self.use_warm:
             return None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.WARM_WAIT_S
+        waited = False
         while self.use_warm:
             if await asyncio.to_thread(self._ensure_warm):
                 return self.sock
+            if not waited and on_wait is not None:
+                waited = True
+                on_wait()
             if loop.time() > deadline:
                 self.use_warm = False  # run in-process from now on
                 break
@@ -365,13 +368,6 @@ class CoreLink:
         except Exception as exc:
             raise engine.map_exception(exc) from None
 
-    @property
-    def loaded(self) -> bool:
-        """Whether a reply can start at once (the warm core answers, or LiteLLM is here)."""
-        from ..core import engine
-
-        return engine.litellm_loaded() or (self.use_warm and self.sock is not None)
-
 
 async def run_stream(
     req: Any,
@@ -393,9 +389,7 @@ async def run_stream(
     try:
         events = None
         if core.use_warm:
-            if core.sock is None or not engine.litellm_loaded():
-                view.set_status("starting the model core…")
-            sock = await core.warm_socket()
+            sock = await core.warm_socket(on_wait=lambda: view.set_status("starting the model core…"))
             if sock is not None:
                 view.set_status("waiting for the model…")
                 events = events_from_warm(req, rm, config, sock)
