@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,48 +33,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_tui import markdown_text, rss_mb  # noqa: E402  (stdlib-only helpers)
+from bench_tui import first_paint, first_paint_script, markdown_text, rss_mb  # noqa: E402 (stdlib only)
 
-FIRST_PAINT = r"""
-import sys, time
-T0 = float(sys.argv[2])
-from textual.app import App
-if sys.argv[1] == "empty":
-    class Bench(App):
-        def on_mount(self):
-            self.call_after_refresh(self.done)
-        def done(self):
-            sys.stdout.write(f"{time.time() - T0:.4f}\n"); sys.stdout.flush(); self.exit()
-    app = Bench()
-else:
-    import os
-    import oterm.app.oterm as m
-    from oterm.app.oterm import OTerm
-    class Bench(OTerm):
-        CSS_PATH = os.path.join(os.path.dirname(m.__file__), OTerm.CSS_PATH)
-        async def on_mount(self, event):
-            # Textual calls every class's own on_mount: stop it calling the app's a second time
-            event.prevent_default()
-            await super().on_mount()
-            self.call_after_refresh(self.done)
-        def done(self):
-            sys.stdout.write(f"{time.time() - T0:.4f}\n"); sys.stdout.flush(); self.exit()
-    app = Bench()
-app.run(headless=True, size=(110, 34))
-"""
-
-
-def first_paint(env: dict[str, str], runs: int) -> dict[str, float]:
-    out: dict[str, list[float]] = {"empty": [], "oterm": []}
-    for _ in range(runs):
-        for kind in ("empty", "oterm"):
-            t0 = time.time()
-            r = subprocess.run([sys.executable, "-c", FIRST_PAINT, kind, str(t0)],
-                               capture_output=True, text=True, env=env, timeout=120)
-            if r.returncode or not r.stdout.strip():
-                raise RuntimeError(f"first-paint run failed: {r.stderr[-2000:]}")
-            out[kind].append(float(r.stdout.strip().splitlines()[-1]))
-    return {k: statistics.median(v) for k, v in out.items()}
+FIRST_PAINT = first_paint_script(
+    "import os, oterm.app.oterm as m; from oterm.app.oterm import OTerm",
+    "OTerm", "Bench()",
+    # the app's CSS path is relative to the class's file, which a -c script has not
+    body="CSS_PATH = os.path.join(os.path.dirname(m.__file__), OTerm.CSS_PATH)")
 
 
 async def save_chat() -> None:
@@ -174,7 +138,7 @@ def main() -> None:
         url = fake.stdout.readline().strip()
         os.environ.update(OTERM_DATA_DIR=str(data), OLLAMA_URL=url, PYDANTIC_AI_NO_BANNER="1")
         asyncio.run(save_chat())
-        fp = first_paint(dict(os.environ), args.runs)
+        fp = first_paint(FIRST_PAINT, "oterm", dict(os.environ), args.runs)
         rss0 = rss_mb()
         st = asyncio.run(stream(url, args.tokens, args.tps))
     finally:

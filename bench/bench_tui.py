@@ -35,12 +35,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from common import compile_sources  # noqa: E402
 
-FIRST_PAINT_SCRIPT = r"""
+FIRST_PAINT_TEMPLATE = r"""
 import os, sys, time
 T0 = float(sys.argv[2])
-kind = sys.argv[1]
 from textual.app import App
-if kind == "empty":
+if sys.argv[1] == "empty":
     class Bench(App):
         def on_mount(self):
             self.call_after_refresh(self.done)
@@ -48,10 +47,9 @@ if kind == "empty":
             sys.stdout.write(f"{time.time() - T0:.4f}\n"); sys.stdout.flush(); self.exit()
     app = Bench()
 else:
-    from termchat.config import load_config
-    from termchat.store import Store
-    from termchat.tui.app import ChatApp
-    class Bench(ChatApp):
+    %(imports)s
+    class Bench(%(base)s):
+        %(body)s
         async def on_mount(self, event):
             # Textual calls every class's own on_mount: stop it calling the app's a second time
             event.prevent_default()
@@ -59,9 +57,30 @@ else:
             self.call_after_refresh(self.done)
         def done(self):
             sys.stdout.write(f"{time.time() - T0:.4f}\n"); sys.stdout.flush(); self.exit()
-    app = Bench(load_config(), Store(), model="fake/m1")
+    app = %(make)s
 app.run(headless=True, size=(110, 34))
 """
+
+
+def first_paint_script(imports: str, base: str, make: str, body: str = "pass") -> str:
+    """A script that prints the seconds from ``argv[2]`` (a start time) to the first painted
+    frame of an empty Textual app (``argv[1] == "empty"``) or of the app class ``base`` made by
+    ``make`` (after its ``on_mount``), headless at 110×34."""
+    return FIRST_PAINT_TEMPLATE % {"imports": imports, "base": base, "make": make, "body": body}
+
+
+def first_paint(script: str, name: str, env: dict[str, str], runs: int) -> dict[str, float]:
+    """Median first-paint seconds of the empty app and of ``name`` (alternating runs)."""
+    out: dict[str, list[float]] = {"empty": [], name: []}
+    for _ in range(runs):
+        for kind in ("empty", name):
+            t0 = time.time()
+            r = subprocess.run([sys.executable, "-c", script, kind, str(t0)],
+                               capture_output=True, text=True, env=env, timeout=120)
+            if r.returncode or not r.stdout.strip():
+                raise RuntimeError(f"first-paint run failed: {r.stderr[-2000:]}")
+            out[kind].append(float(r.stdout.strip().splitlines()[-1]))
+    return {k: statistics.median(v) for k, v in out.items()}
 
 
 def rss_mb() -> float:
@@ -76,16 +95,11 @@ def rss_mb() -> float:
 def bench_first_paint(home: Path, runs: int = 5) -> dict[str, float]:
     env = {**os.environ, "TERMCHAT_HOME": str(home), "TERMCHAT_NO_WARM": "1",
            "OLLAMA_API_BASE": "http://127.0.0.1:9"}
-    out: dict[str, list[float]] = {"empty": [], "termchat": []}
-    for _ in range(runs):
-        for kind in ("empty", "termchat"):
-            t0 = time.time()
-            r = subprocess.run([sys.executable, "-c", FIRST_PAINT_SCRIPT, kind, str(t0)],
-                               capture_output=True, text=True, env=env, timeout=60)
-            if r.returncode or not r.stdout.strip():
-                raise RuntimeError(f"first-paint run failed: {r.stderr[-2000:]}")
-            out[kind].append(float(r.stdout.strip().splitlines()[-1]))
-    return {k: statistics.median(v) for k, v in out.items()}
+    script = first_paint_script(
+        "from termchat.config import load_config; from termchat.store import Store; "
+        "from termchat.tui.app import ChatApp",
+        "ChatApp", 'Bench(load_config(), Store(), model="fake/m1")')
+    return first_paint(script, "termchat", env, runs)
 
 
 def markdown_text(tokens: int) -> str:
