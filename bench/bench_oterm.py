@@ -33,7 +33,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_tui import first_paint, first_paint_script, markdown_text, rss_mb  # noqa: E402 (stdlib only)
+from bench_tui import (  # noqa: E402 (stdlib only)
+    first_paint,
+    first_paint_script,
+    markdown_text,
+    print_rows,
+    rss_mb,
+    stream_figures,
+)
 
 FIRST_PAINT = first_paint_script(
     "import os, oterm.app.oterm as m; from oterm.app.oterm import OTerm",
@@ -110,18 +117,7 @@ async def stream(url: str, tokens: int, tps: int) -> dict[str, float]:
         await pilot.pause()
         cpu = time.process_time() - cpu0
         await container.inference_task
-    lat = sorted(latencies)
-    return {
-        "tokens": words,
-        "stream_s": marks["last_write"] - marks["first_write"],
-        "keys": len(lat),
-        "key_p50_ms": 1000 * lat[len(lat) // 2],
-        "key_p95_ms": 1000 * lat[min(len(lat) - 1, int(len(lat) * 0.95))],
-        "key_max_ms": 1000 * lat[-1],
-        "final_render_s": marks["painted"] - marks["last_write"],
-        "cpu_per_1k": cpu / words * 1000,
-        "rss_mb": rss_mb(),
-    }
+    return stream_figures(words, marks, latencies, cpu)
 
 
 def main() -> None:
@@ -157,10 +153,7 @@ def main() -> None:
         ("[oterm] CPU per 1,000 tokens, app process", f"{st['cpu_per_1k']:.3f} s", ""),
         ("[oterm] RSS after the stream", f"{st['rss_mb']:.0f} MiB", f"+{st['rss_mb'] - rss0:.0f} MiB"),
     ]
-    w = max(len(r[0]) for r in rows)
-    print(f"{'measure'.ljust(w)}  {'value':>12}  note")
-    for name, value, note in rows:
-        print(f"{name.ljust(w)}  {value:>12}  {note}")
+    print_rows(rows, "note")
 
 
 if __name__ == "__main__":

@@ -102,6 +102,33 @@ def bench_first_paint(home: Path, runs: int = 5) -> dict[str, float]:
     return first_paint(script, "termchat", env, runs)
 
 
+def print_rows(rows: list[tuple[str, str, str]], third: str) -> None:
+    """Print ``(measure, value, goal or note)`` rows as an aligned table."""
+    w = max(len(r[0]) for r in rows)
+    print(f"{'measure'.ljust(w)}  {'value':>12}  {third}")
+    for name, value, extra in rows:
+        print(f"{name.ljust(w)}  {value:>12}  {extra}")
+
+
+def stream_figures(words: int, marks: dict[str, float], latencies: list[float], cpu: float
+                   ) -> dict[str, float]:
+    """The figures of one streamed reply: ``marks`` holds perf_counter() seconds of the first
+    and last text written and of the final render painted; ``latencies`` the key presses'
+    seconds; ``cpu`` the process's CPU seconds over the stream."""
+    lat = sorted(latencies)
+    return {
+        "tokens": words,
+        "stream_s": marks["last_write"] - marks["first_write"],
+        "keys": len(lat),
+        "key_p50_ms": 1000 * lat[len(lat) // 2],
+        "key_p95_ms": 1000 * lat[min(len(lat) - 1, int(len(lat) * 0.95))],
+        "key_max_ms": 1000 * lat[-1],
+        "final_render_s": marks["painted"] - marks["last_write"],
+        "cpu_per_1k": cpu / words * 1000,
+        "rss_mb": rss_mb(),
+    }
+
+
 def markdown_text(tokens: int) -> str:
     """Markdown of about ``tokens`` words: prose, code blocks and tables."""
     parts: list[str] = []
@@ -245,20 +272,11 @@ async def bench_stream(home: Path, fake_url: str, tokens: int, tps: int, warm_pi
             core_cpu = proc_cpu_s(warm_pid) - core0 if warm_pid else 0.0
     finally:
         cls.write, cls.finish, cls._render_tail = orig_write, orig_finish, orig_tail
-    lat = sorted(latencies)
     return {
-        "tokens": words,
-        "stream_s": marks["last_write"] - marks["first_write"],
-        "keys": len(lat),
-        "key_p50_ms": 1000 * lat[len(lat) // 2],
-        "key_p95_ms": 1000 * lat[min(len(lat) - 1, int(len(lat) * 0.95))],
-        "key_max_ms": 1000 * lat[-1],
-        "final_render_s": marks["painted"] - marks["last_write"],
+        **stream_figures(words, marks, latencies, cpu),
         "finished_s": marks["finish_done"] - marks["last_write"],
-        "cpu_per_1k": cpu / words * 1000,
         "core_cpu_per_1k": core_cpu / words * 1000,
         "litellm_in_app": engine.litellm_loaded(),
-        "rss_mb": rss_mb(),
     }
 
 
@@ -363,10 +381,7 @@ def main() -> None:
     for n, secs, rss in opened:
         rows.append((f"open a {n:,}-message conversation", f"{secs:.3f} s", "≤ 1 s" if n == 1000 else ""))
         rows.append(("  RSS after opening it", f"{rss:.0f} MiB", ""))
-    w = max(len(r[0]) for r in rows)
-    print(f"{'measure'.ljust(w)}  {'value':>12}  goal")
-    for name, value, goal in rows:
-        print(f"{name.ljust(w)}  {value:>12}  {goal}")
+    print_rows(rows, "goal")
 
 
 if __name__ == "__main__":
