@@ -277,3 +277,13 @@ def test_a_request_waits_for_a_core_that_is_starting(whome, fake):
     assert json.loads(r.stdout)["text"] == "Hello from the scripted server."
     st = _status(whome)
     assert st["running"] and st["served"] == 1  # answered by the core, not in-process
+
+
+def test_no_warning_on_stderr_without_xdg_runtime_dir(tmp_path):
+    # platformdirs warns when it falls back to /tmp/runtime-UID; that must not reach the user
+    env = {k: v for k, v in os.environ.items() if k not in ("TERMCHAT_HOME", "XDG_RUNTIME_DIR")}
+    env.update(HOME=str(tmp_path), PYTHONWARNINGS="default")
+    r = subprocess.run([sys.executable, "-c", "from termchat import paths; print(paths.runtime_dir())"],
+                       capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip().endswith("termchat")
+    assert r.stderr == ""

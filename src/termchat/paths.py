@@ -60,13 +60,21 @@ def cache_dir() -> Path:
 
 
 def runtime_dir() -> Path:
-    """Private directory (mode 0700) for the warm core's socket."""
+    """Private directory (mode 0700) for the warm core's socket: ``TERMCHAT_HOME/run``, else
+    platformdirs' user runtime directory (``$XDG_RUNTIME_DIR/termchat``, or
+    ``/tmp/runtime-UID/termchat`` without it)."""
     home = _home()
     if home:
         return home / "run"
+    import warnings
+
     import platformdirs
 
-    return Path(platformdirs.user_runtime_dir(APP))
+    with warnings.catch_warnings():
+        # without XDG_RUNTIME_DIR platformdirs falls back to /tmp/runtime-UID and says so on
+        # stderr; termchat checks that directory itself (ours, 0700: termchat.warm.private_dir)
+        warnings.simplefilter("ignore")
+        return Path(platformdirs.user_runtime_dir(APP))
 
 
 def config_file() -> Path:

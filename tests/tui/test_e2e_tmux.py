@@ -35,13 +35,13 @@ def _wait(cond, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _chat_session(home: Path, env: dict[str, str]) -> None:
+def _chat_session(home: Path, env: dict[str, str], *extra: str) -> None:
     """Run the real app in tmux on ``home``: type a question, check the stored reply and the
     screen, quit with Ctrl+Q."""
     session = f"termchat-e2e-{id(home)}"
     exe = Path(sys.executable).with_name("termchat")
     cmd = [str(exe), "chat", "-m", "local/smollm2", "-s", "Answer in one short sentence.",
-           "-o", "max_tokens", "24", "-o", "temperature", "0"]
+           "-o", "max_tokens", "24", "-o", "temperature", "0", *extra]
     env_args = [f"{k}={v}" for k, v in env.items()]
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "110", "-y", "32",
                     "env", *env_args, *cmd], check=True, cwd=str(home))
@@ -80,10 +80,18 @@ def _chat_session(home: Path, env: dict[str, str]) -> None:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True, check=False)
 
 
-def test_chat_in_tmux_with_embedded_model(home: Path):
-    env = clean_env(home, TERM="xterm-256color")  # the core in the app's process
+def _warm_status(env: dict[str, str]) -> dict:
+    r = subprocess.run([str(Path(sys.executable).with_name("termchat")), "warm", "status", "--json"],
+                       capture_output=True, text=True, env=env, timeout=60)
+    return json.loads(r.stdout)
+
+
+def test_chat_in_tmux_with_embedded_model_in_process(whome: Path):
+    env = clean_env(whome, TERM="xterm-256color")
     env.pop("NO_COLOR", None)
-    _chat_session(home, env)
+    env.pop("TERMCHAT_NO_WARM")
+    _chat_session(whome, env, "--no-warm")  # the core in the app's process
+    assert not _warm_status(env)["running"]
 
 
 def test_chat_in_tmux_through_the_warm_core(whome: Path):
@@ -92,7 +100,5 @@ def test_chat_in_tmux_through_the_warm_core(whome: Path):
     env.pop("NO_COLOR", None)
     env.pop("TERMCHAT_NO_WARM")
     _chat_session(whome, env)
-    r = subprocess.run([str(Path(sys.executable).with_name("termchat")), "warm", "status", "--json"],
-                       capture_output=True, text=True, env=env, timeout=60)
-    status = json.loads(r.stdout)
+    status = _warm_status(env)
     assert status["running"] and status["served"] == 1

@@ -26,6 +26,9 @@ def register(app: typer.Typer) -> None:
             None, "-o", "--option", metavar="NAME VALUE",
             help="Model option for a new conversation, e.g. -o temperature 0.2 -o max_tokens 200.",
         ),
+        no_warm: bool = typer.Option(
+            False, "--no-warm", help="Load the model core in the app's process, not the warm core."
+        ),
     ) -> None:
         from ..config import load_config
         from ..core.catalog import resolve_model
@@ -33,6 +36,8 @@ def register(app: typer.Typer) -> None:
         from .ask import parse_option_value, split_options
 
         config = load_config()
+        if no_warm:
+            config.overrides["warm_core.enabled"] = False
         options = {k: parse_option_value(v) for k, v in split_options(option or []).items()}
         name = None
         if model:
