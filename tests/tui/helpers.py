@@ -15,9 +15,9 @@ def make_app(home, fake=None, *, model: str | None = "fake/m1", extra_config: st
     from termchat.store import Store
     from termchat.tui.app import ChatApp
 
-    text = extra_config
+    text = extra_config  # first: its top-level keys must not land in the endpoint's table
     if fake is not None:
-        text = f'[endpoints.fake]\napi_base = "{fake.base_url}"\n' + text
+        text += f'\n[endpoints.fake]\napi_base = "{fake.base_url}"\n'
     if text:
         write_config(home, text)
     return ChatApp(load_config(), Store(), model=model, **kwargs)

@@ -80,3 +80,28 @@ async def test_without_a_usable_warm_core_the_reply_is_computed_here(warm_home, 
         assert app.store.messages(app.conv.id)[-1].content == "computed in-process"
         assert not app.core.use_warm
         assert (warm_home / "run").is_file()  # left alone
+
+
+async def test_a_warm_core_killed_mid_stream_keeps_the_partial_reply(warm_home, fake):
+    import os
+    import signal
+
+    from termchat.tui.widgets.message import NoticeView
+
+    fake.script({"text": "word " * 600, "tokens_per_second": 40})
+    app = make_app(warm_home, fake, extra_config="retries = 0\n")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await type_and_send(pilot, "talk")
+        await wait_for(
+            pilot,
+            lambda: next((v for v in app.conversation.message_views() if v.role == "assistant"
+                          and v.query_one(Markdown).source), None),
+            120, "streamed text",
+        )
+        os.kill(_status()["pid"], signal.SIGKILL)
+        await wait_idle(pilot)
+        row = app.store.messages(app.conv.id)[-1]
+        assert row.role == "assistant" and row.interrupted
+        assert row.content.startswith("word word")
+        notices = [str(n.render()) for n in app.conversation.query(NoticeView)]
+        assert any("warm core" in n for n in notices), notices
