@@ -218,6 +218,21 @@ def test_keys_and_config_commands(cli, home):
     assert "default_model" not in (home / "config" / "config.toml").read_text()
 
 
+def test_unknown_settings_are_named_not_fatal(cli, home):
+    write_config(home, 'timout = 3\n[tui]\nthem = "x"\n[endpoints.lab]\napi_base = "http://127.0.0.1:9/v1"\n'
+                       'api_kye = "k"\nretries = 0\n')
+    r = cli("config", "show")
+    assert r.returncode == 0
+    ignored = [line for line in r.stdout.splitlines() if line.startswith("# ignored")]
+    assert ignored == [
+        "# ignored, not a termchat setting: timout (did you mean timeout?)",
+        "# ignored, not a termchat setting: tui.them (did you mean tui.theme?)",
+        "# ignored, not a termchat setting: endpoints.lab.api_kye (did you mean endpoints.lab.api_key?)",
+        "# ignored, not a termchat setting: endpoints.lab.retries",
+    ]
+    assert json.loads(cli("config", "show", "--json").stdout)["unknown"][0] == "timout (did you mean timeout?)"
+
+
 def test_parallel_asks_share_the_store(home, fake):
     _endpoint(home, fake)
     procs = [

@@ -118,6 +118,13 @@ def test_broken_config_and_store(cli, home):
     assert store.read_bytes().startswith(b"this is not")  # doctor changes nothing
 
 
+def test_unknown_settings_are_a_warning(cli, home):
+    write_config(home, "retriez = 0\n")
+    _code, doc = doctor_json(cli)
+    check = by_name(doc)["config"]
+    assert check["status"] == "warn" and "retriez (did you mean retries?)" in check["message"]
+
+
 def test_store_is_read_not_created(cli, home):
     doctor_json(cli)
     assert not (home / "data" / "termchat.db").exists()

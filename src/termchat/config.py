@@ -177,6 +177,41 @@ class Config:
         return {k: self.get(k) for k in SETTINGS}
 
 
+def unknown_keys(data: Mapping[str, Any]) -> list[str]:
+    """Keys of a config file's ``data`` that termchat does not read (a typo, or a setting of
+    another version), dotted, each with a suggestion when one is close:
+    ``["retriez (did you mean retries?)", "endpoints.fake.retries"]``. They are ignored, never
+    an error; ``termchat config show`` and ``termchat doctor`` list them."""
+    import difflib
+
+    known = set(SETTINGS)
+    out: list[str] = []
+
+    def note(prefix: str, name: str, choices: list[str]) -> None:
+        close = difflib.get_close_matches(name, choices, n=1, cutoff=0.75)
+        hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
+        out.append(f"{prefix}{name}{hint}")
+
+    groups = {k.split(".")[0] for k in known if "." in k}
+    top = sorted({k.split(".")[0] for k in known} | set(DYNAMIC_TABLES))
+    for key, value in data.items():
+        if key in DYNAMIC_TABLES or key in known:
+            continue
+        if key in groups and isinstance(value, dict):
+            subs = [k.split(".", 1)[1] for k in known if k.startswith(key + ".")]
+            for sub in value:
+                if sub not in subs:
+                    note(f"{key}.", sub, subs)
+            continue
+        note("", key, top)
+    for name, ep in (data.get("endpoints") or {}).items():
+        if isinstance(ep, dict):
+            for field in ep:
+                if field not in ENDPOINT_FIELDS:
+                    note(f"endpoints.{name}.", field, list(ENDPOINT_FIELDS))
+    return out
+
+
 def _validate(data: dict[str, Any], path: Path) -> None:
     """Check types of known keys and the shape of dynamic tables; raise :class:`ConfigError`."""
 

@@ -22,16 +22,18 @@ def register(app: typer.Typer) -> None:
     @sub.command("show")
     def show(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
         """Show every setting with its effective value and where it comes from."""
-        from ..config import SETTINGS, load_config
+        from ..config import SETTINGS, load_config, unknown_keys
 
         cfg = load_config()
+        unknown = unknown_keys(cfg.data)
         rows = [
             {"key": k, "value": cfg.get(k), "source": cfg.source(k), "doc": s.doc}
             for k, s in SETTINGS.items()
         ]
         extra = {t: cfg.data.get(t, {}) for t in ("aliases", "endpoints", "keybindings", "local_models")}
         if as_json:
-            typer.echo(json.dumps({"file": str(cfg.path), "settings": rows, **extra}, indent=2))
+            typer.echo(json.dumps({"file": str(cfg.path), "settings": rows, **extra, "unknown": unknown},
+                                  indent=2))
             return
         typer.echo(f"# {cfg.path}")
         for r in rows:
@@ -44,6 +46,8 @@ def register(app: typer.Typer) -> None:
                     typer.echo(f"{table}.{name} = {json.dumps(shown)}")
                 else:
                     typer.echo(f"{table}.{name} = {json.dumps(value)}")
+        for key in unknown:
+            typer.echo(f"# ignored, not a termchat setting: {key}")
 
     @sub.command("set")
     def set_(key: str = typer.Argument(..., help="Setting, e.g. default_model or aliases.fast"),

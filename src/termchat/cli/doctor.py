@@ -61,7 +61,7 @@ class Check:
 def _config_checks(out: list[Check]) -> Any:
     """Config file; returns the loaded Config (an empty one when the file is invalid)."""
     from .. import paths
-    from ..config import Config, load_config
+    from ..config import Config, load_config, unknown_keys
     from ..core.errors import ConfigError
 
     path = paths.config_file()
@@ -70,7 +70,11 @@ def _config_checks(out: list[Check]) -> Any:
     except ConfigError as exc:
         out.append(Check("config", "fail", exc.message, exc.hint or f"fix or remove {path}"))
         return Config({}, path)
-    if path.exists():
+    unknown = unknown_keys(config.data)
+    if unknown:
+        out.append(Check("config", "warn", f"{path}: ignored, not termchat settings: " + ", ".join(unknown),
+                         "fix the names, or remove them (`termchat config show` lists every setting)"))
+    elif path.exists():
         out.append(Check("config", "ok", f"{path} is valid"))
     else:
         out.append(Check("config", "info", f"no config file at {path}; defaults in use"))
