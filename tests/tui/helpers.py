@@ -35,6 +35,19 @@ async def wait_for(pilot, cond: Callable[[], Any], timeout: float = 60.0, what: 
         await pilot.pause(0.02)
 
 
+async def wait_streamed_text(pilot, timeout: float = 60.0):
+    """Wait until a reply view shows streamed text; returns that view."""
+    from textual.widgets import Markdown
+
+    app = pilot.app
+    return await wait_for(
+        pilot,
+        lambda: next((v for v in app.conversation.message_views() if v.role == "assistant"
+                      and v.query_one(Markdown).source), None),
+        timeout, "streamed text",
+    )
+
+
 async def type_and_send(pilot, text: str) -> None:
     """Type ``text`` into the prompt and press Enter."""
     app = pilot.app

@@ -12,7 +12,7 @@ from termchat.tui.screens.help import HelpScreen
 from termchat.tui.screens.model_picker import ModelPicker
 from termchat.tui.widgets.message import NoticeView
 from tests.support.fake_openai import make_png
-from tests.tui.helpers import make_app, type_and_send, wait_for, wait_idle
+from tests.tui.helpers import make_app, type_and_send, wait_for, wait_idle, wait_streamed_text
 
 NO_RETRY = "retries = 0\n"
 REPLY = (
@@ -66,12 +66,7 @@ async def test_escape_cancels_and_keeps_partial_reply(home, fake):
     app = make_app(home, fake)
     async with app.run_test(size=(100, 30)) as pilot:
         await type_and_send(pilot, "talk")
-        view = await wait_for(
-            pilot,
-            lambda: next((v for v in app.conversation.message_views() if v.role == "assistant"
-                          and v.query_one(Markdown).source), None),
-            what="streamed text",
-        )
+        view = await wait_streamed_text(pilot)
         assert app.busy
         await pilot.press("escape")
         await wait_idle(pilot)

@@ -9,7 +9,7 @@ import pytest
 from textual.widgets import Markdown
 
 from termchat import warm
-from tests.tui.helpers import make_app, type_and_send, wait_for, wait_idle
+from tests.tui.helpers import make_app, type_and_send, wait_for, wait_idle, wait_streamed_text
 
 
 @pytest.fixture
@@ -50,12 +50,7 @@ async def test_escape_cancels_the_stream_in_the_warm_core(warm_home, fake):
     app = make_app(warm_home, fake)
     async with app.run_test(size=(100, 30)) as pilot:
         await type_and_send(pilot, "talk")
-        await wait_for(
-            pilot,
-            lambda: next((v for v in app.conversation.message_views() if v.role == "assistant"
-                          and v.query_one(Markdown).source), None),
-            120, "streamed text",
-        )
+        await wait_streamed_text(pilot, 120)
         await pilot.press("escape")
         await wait_idle(pilot)
         row = app.store.messages(app.conv.id)[-1]
@@ -92,12 +87,7 @@ async def test_a_warm_core_killed_mid_stream_keeps_the_partial_reply(warm_home, 
     app = make_app(warm_home, fake, extra_config="retries = 0\n")
     async with app.run_test(size=(100, 30)) as pilot:
         await type_and_send(pilot, "talk")
-        await wait_for(
-            pilot,
-            lambda: next((v for v in app.conversation.message_views() if v.role == "assistant"
-                          and v.query_one(Markdown).source), None),
-            120, "streamed text",
-        )
+        await wait_streamed_text(pilot, 120)
         os.kill(_status()["pid"], signal.SIGKILL)
         await wait_idle(pilot)
         row = app.store.messages(app.conv.id)[-1]
