@@ -278,6 +278,7 @@ class CoreLink:
         self.sock: Path | None = None
         self._load = load
         self._inproc: asyncio.Task | None = None
+        self._inproc_error: TermchatError | None = None
         self._started_warm = False
 
     def start(self) -> None:
@@ -346,7 +347,11 @@ class CoreLink:
         from ..core import engine
 
         async def load() -> None:
-            await engine.aload_litellm()
+            try:
+                await engine.aload_litellm()
+            except Exception as exc:  # an install problem: said when a message needs the core
+                self._inproc_error = engine.map_exception(exc)
+                return
             freeze_heap()  # LiteLLM's modules: thousands of objects that live as long as we do
 
         if self._inproc is None:
@@ -361,12 +366,10 @@ class CoreLink:
         """
         from ..core import engine
 
-        if engine.litellm_loaded():
-            return
-        try:
+        if not engine.litellm_loaded():
             await asyncio.shield(self._start_inprocess())
-        except Exception as exc:
-            raise engine.map_exception(exc) from None
+        if self._inproc_error is not None:
+            raise self._inproc_error
 
 
 async def run_stream(
