@@ -287,3 +287,26 @@ def test_no_warning_on_stderr_without_xdg_runtime_dir(tmp_path):
                        capture_output=True, text=True, env=env, timeout=60)
     assert r.returncode == 0 and r.stdout.strip().endswith("termchat")
     assert r.stderr == ""
+
+
+def test_status_and_stop_of_a_core_that_is_starting(whome):
+    env = _env(whome)
+    subprocess.run([sys.executable, "-c", "from termchat import warm; assert warm.start_background(600.0)"],
+                   env=env, timeout=60, check=True)
+    st = _status(whome)  # it waits 1 s, then imports the provider core for seconds
+    assert st["running"] is False and st["starting"] is True and st["pid"] > 0
+    r = subprocess.run([sys.executable, "-m", "termchat", "warm", "stop"], capture_output=True, text=True,
+                       env=env, timeout=60)
+    assert r.returncode == 0 and f"warm core {st['pid']} stopped (it was starting)" in r.stderr
+    deadline = time.monotonic() + 10
+    stat = Path(f"/proc/{st['pid']}/stat")
+    while time.monotonic() < deadline:
+        try:
+            if stat.read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                break  # exited, not yet reaped
+        except OSError:
+            break  # gone
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the starting core is still alive")
+    assert _status(whome) == {"running": False, "enabled": True}

@@ -172,6 +172,18 @@ def wait_starting(sock: Path, timeout: float) -> bool:
     return False
 
 
+def starting_pid(sock: Path) -> int | None:
+    """The pid of a core that holds this socket's lock but is not serving yet (it is importing
+    the provider core), or ``None``."""
+    lock = sock.with_suffix(".lock")
+    if reachable(sock) or not _lock_held(lock):
+        return None
+    try:
+        return int(lock.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _lock_held(lock: Path) -> bool:
     import fcntl
 

@@ -28,9 +28,15 @@ def register(app: typer.Typer) -> None:
             info["running"] = True
         except warm.WarmUnavailable:
             info = {"running": False}
+            pid = _starting()
+            if pid is not None:
+                info.update(starting=True, pid=pid)
         info["enabled"] = warm.enabled(cfg)
         if as_json:
             typer.echo(json.dumps(info))
+            return
+        if info.get("starting"):
+            typer.echo(f"warm core: starting, pid {info['pid']} (loading the provider core)")
             return
         if not info["running"]:
             state = "enabled" if info["enabled"] else "disabled (TERMCHAT_NO_WARM / config)"
@@ -75,4 +81,26 @@ def register(app: typer.Typer) -> None:
             info = warm.control("stop")
             typer.echo(f"warm core {info.get('pid')} stopped", err=True)
         except warm.WarmUnavailable:
-            typer.echo("warm core: not running", err=True)
+            pid = _starting()
+            if pid is None:
+                typer.echo("warm core: not running", err=True)
+                return
+            import os
+            import signal
+
+            # still importing the provider core: it serves nothing yet, so end it at once
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except OSError:
+                pass
+            typer.echo(f"warm core {pid} stopped (it was starting)", err=True)
+
+
+def _starting() -> int | None:
+    """The pid of this environment's core if it is starting (see warm.starting_pid)."""
+    from .. import warm
+
+    try:
+        return warm.starting_pid(warm.socket_path())
+    except warm.WarmUnavailable:
+        return None
