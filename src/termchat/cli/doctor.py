@@ -309,6 +309,9 @@ def _warm_core_line(config: Any = None) -> Check:
             return Check("warm core", "warn", f"cannot run here: {exc}; `ask` runs in-process",
                          "fix the runtime directory, or `termchat config set warm_core.enabled "
                          "false`")
+        pid = warm.starting_pid(sock)
+        if pid is not None:
+            return Check("warm core", "info", f"starting, pid {pid} (loading the provider core)")
         if not warm.reachable(sock):
             return Check("warm core", "info", "not running; the next `ask` starts it "
                          "(or `termchat warm start`)")
