@@ -528,6 +528,12 @@ def split_text(text: str, limit: int) -> list[str]:
     units: list[str] = []
     for s in sentences:
         units.extend(_cut(s, limit, (r"(?<=[,;:])\s+", r"\s+")))
+    return _pack(units, limit)
+
+
+def _pack(units: list[str], limit: int) -> list[str]:
+    """Join consecutive ``units`` with single spaces into pieces of at most ``limit``
+    characters (a unit is never split here)."""
     pieces: list[str] = []
     cur = ""
     for u in units:
@@ -551,20 +557,7 @@ def _cut(s: str, limit: int, seps: tuple[str, ...]) -> list[str]:
     parts = [p for p in re.split(seps[0], s) if p]
     if len(parts) == 1:
         return _cut(s, limit, seps[1:])
-    out: list[str] = []
-    cur = ""
-    for p in parts:
-        for q in _cut(p, limit, seps[1:]):
-            if not cur:
-                cur = q
-            elif len(cur) + 1 + len(q) <= limit:
-                cur = f"{cur} {q}"
-            else:
-                out.append(cur)
-                cur = q
-    if cur:
-        out.append(cur)
-    return out
+    return _pack([q for p in parts for q in _cut(p, limit, seps[1:])], limit)
 
 
 @dataclass(frozen=True)
