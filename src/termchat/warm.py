@@ -213,6 +213,29 @@ def reachable(sock: Path) -> bool:
         s.close()
 
 
+def _dial(sock: Path) -> socket.socket:
+    """A socket connected to ``sock`` (timeout :data:`ACK_TIMEOUT`). Raises ``OSError``."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(ACK_TIMEOUT)
+    try:
+        s.connect(str(sock))
+    except OSError:
+        s.close()
+        raise
+    return s
+
+
+def _connect(sock: Path) -> socket.socket:
+    """:func:`_dial`, waiting for a core that is starting (importing LiteLLM) up to
+    :data:`STARTING_WAIT`. Raises ``OSError``."""
+    try:
+        return _dial(sock)
+    except OSError:
+        if not (_lock_held(sock.with_suffix(".lock")) and wait_starting(sock, STARTING_WAIT)):
+            raise
+    return _dial(sock)
+
+
 def _open(op: str, payload: dict[str, Any], sock: Path | None = None) -> tuple[socket.socket, Any]:
     """Connect, send one request line and read the core's acknowledgement. A core that is
     starting is waited for (up to :data:`STARTING_WAIT`).
@@ -222,20 +245,12 @@ def _open(op: str, payload: dict[str, Any], sock: Path | None = None) -> tuple[s
     :class:`TermchatError` the core refused the request with.
     """
     sock = sock or socket_path()
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(ACK_TIMEOUT)
+    try:
+        s = _connect(sock)
+    except OSError as exc:
+        raise WarmUnavailable(f"no warm core at {sock}: {exc}") from None
     try:
         try:
-            try:
-                s.connect(str(sock))
-            except OSError:
-                # a core that is starting (importing LiteLLM) is worth waiting for
-                if not (_lock_held(sock.with_suffix(".lock")) and wait_starting(sock, STARTING_WAIT)):
-                    raise
-                s.close()
-                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                s.settimeout(ACK_TIMEOUT)
-                s.connect(str(sock))
             msg = {"op": op, "version": __version__, "protocol": PROTOCOL, **payload}
             s.sendall(json.dumps(msg).encode() + b"\n")
             f = s.makefile("rb")
@@ -337,10 +352,11 @@ def control(op: str, sock: Path | None = None) -> dict[str, Any]:
     """Send ``status`` or ``stop`` to this environment's core; returns its answer (see
     :meth:`WarmServer.status`). Raises :class:`WarmUnavailable` when none runs."""
     sock = sock or socket_path()
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(5.0)
     try:
-        s.connect(str(sock))
+        s = _dial(sock)
+    except OSError as exc:
+        raise WarmUnavailable(f"no warm core at {sock}: {exc}") from None
+    try:
         s.sendall(json.dumps({"op": op, "version": __version__, "protocol": PROTOCOL}).encode() + b"\n")
         line = s.makefile("rb").readline()
     except OSError as exc:
