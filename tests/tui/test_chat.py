@@ -25,6 +25,12 @@ def chat_bodies(fake):
     return [r.body for r in fake.requests_to("/v1/chat/completions")]
 
 
+async def replied(pilot, fake, n: int) -> None:
+    """Wait until the server got its ``n``-th chat request and the app is idle again."""
+    await wait_for(pilot, lambda: len(chat_bodies(fake)) == n, what=f"chat request {n}")
+    await wait_idle(pilot)
+
+
 async def test_reply_streams_renders_and_is_stored(home, fake):
     fake.script({"text": REPLY, "usage": {"prompt_tokens": 3, "completion_tokens": 17}})
     app = make_app(home, fake)
@@ -52,11 +58,9 @@ async def test_follow_up_sends_history(home, fake):
     app = make_app(home, fake)
     async with app.run_test(size=(100, 30)) as pilot:
         await type_and_send(pilot, "one")
-        await wait_for(pilot, lambda: len(chat_bodies(fake)) == 1)
-        await wait_idle(pilot)
+        await replied(pilot, fake, 1)
         await type_and_send(pilot, "two")
-        await wait_for(pilot, lambda: len(chat_bodies(fake)) == 2)
-        await wait_idle(pilot)
+        await replied(pilot, fake, 2)
         msgs = chat_bodies(fake)[-1]["messages"]
         assert [m["content"] for m in msgs] == ["one", "first answer", "two"]
 
@@ -120,8 +124,7 @@ async def test_control_sequences_render_as_harmless_text(home, fake):
     app = make_app(home, fake)
     async with app.run_test(size=(100, 30)) as pilot:
         await type_and_send(pilot, "x")
-        await wait_for(pilot, lambda: len(chat_bodies(fake)) == 1)
-        await wait_idle(pilot)
+        await replied(pilot, fake, 1)
         assert app.store.messages(app.conv.id)[-1].content == evil  # verbatim in the store
         shown = app.conversation.message_views()[-1].query_one(Markdown).source
         assert "\x1b" not in shown and "\x07" not in shown and "␛[31mRED" in shown
@@ -132,8 +135,7 @@ async def test_newline_key_and_enter_sends_multiline(home, fake):
     async with app.run_test(size=(100, 30)) as pilot:
         app.prompt.focus()
         await pilot.press("a", "ctrl+j", "b", "enter")
-        await wait_for(pilot, lambda: len(chat_bodies(fake)) == 1)
-        await wait_idle(pilot)
+        await replied(pilot, fake, 1)
         assert chat_bodies(fake)[-1]["messages"][-1]["content"] == "a\nb"
 
 
@@ -154,8 +156,7 @@ async def test_model_picker_lists_live_models_and_switches(home, fake):
         await wait_for(pilot, lambda: not isinstance(app.screen, ModelPicker))
         assert app.model == "fake/fake-large"
         await type_and_send(pilot, "hi")
-        await wait_for(pilot, lambda: len(chat_bodies(fake)) == 1)
-        await wait_idle(pilot)
+        await replied(pilot, fake, 1)
         assert chat_bodies(fake)[-1]["model"] == "fake-large"
         assert app.store.messages(app.conv.id)[-1].model == "fake/fake-large"
         assert app.store.get_conversation(app.conv.id).model == "fake/fake-large"
@@ -166,14 +167,12 @@ async def test_switching_model_mid_conversation_records_each_model(home, fake):
     app = make_app(home, fake)
     async with app.run_test(size=(100, 30)) as pilot:
         await type_and_send(pilot, "a")
-        await wait_for(pilot, lambda: len(chat_bodies(fake)) == 1)
-        await wait_idle(pilot)
+        await replied(pilot, fake, 1)
         await type_and_send(pilot, "/model fake/other")
         await pilot.pause()
         assert app.model == "fake/other"
         await type_and_send(pilot, "b")
-        await wait_for(pilot, lambda: len(chat_bodies(fake)) == 2)
-        await wait_idle(pilot)
+        await replied(pilot, fake, 2)
         models = [r.model for r in app.store.messages(app.conv.id) if r.role == "assistant"]
         assert models == ["fake/m1", "fake/other"]
 
@@ -183,11 +182,9 @@ async def test_regenerate_replaces_last_reply(home, fake):
     app = make_app(home, fake)
     async with app.run_test(size=(100, 30)) as pilot:
         await type_and_send(pilot, "q")
-        await wait_for(pilot, lambda: len(chat_bodies(fake)) == 1)
-        await wait_idle(pilot)
+        await replied(pilot, fake, 1)
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: len(chat_bodies(fake)) == 2)
-        await wait_idle(pilot)
+        await replied(pilot, fake, 2)
         rows = app.store.messages(app.conv.id)
         assert [r.content for r in rows] == ["q", "second try"]
         assert [m["content"] for m in chat_bodies(fake)[-1]["messages"]] == ["q"]
@@ -200,16 +197,14 @@ async def test_edit_last_prompt_and_resend(home, fake):
     app = make_app(home, fake)
     async with app.run_test(size=(100, 30)) as pilot:
         await type_and_send(pilot, "typo questoin")
-        await wait_for(pilot, lambda: len(chat_bodies(fake)) == 1)
-        await wait_idle(pilot)
+        await replied(pilot, fake, 1)
         await pilot.press("ctrl+g")
         await pilot.pause()
         assert app.prompt.text == "typo questoin"
         assert app.store.messages(app.conv.id) == []
         app.prompt.text = "fixed question"
         await pilot.press("enter")
-        await wait_for(pilot, lambda: len(chat_bodies(fake)) == 2)
-        await wait_idle(pilot)
+        await replied(pilot, fake, 2)
         assert [r.content for r in app.store.messages(app.conv.id)] == ["fixed question", "new"]
 
 
@@ -218,8 +213,7 @@ async def test_copy_message_and_code_block(home, fake):
     app = make_app(home, fake)
     async with app.run_test(size=(100, 30)) as pilot:
         await type_and_send(pilot, "code please")
-        await wait_for(pilot, lambda: len(chat_bodies(fake)) == 1)
-        await wait_idle(pilot)
+        await replied(pilot, fake, 1)
         await pilot.press("f4")
         await wait_for(pilot, lambda: isinstance(app.screen, CopyScreen))
         await pilot.press("down", "enter")
@@ -245,8 +239,7 @@ async def test_attach_image_is_sent_and_stored(home, fake, tmp_path):
         bar = app.query_one("#attachments")
         assert bar.display and len(bar.attachments) == 1
         await type_and_send(pilot, "what is this?")
-        await wait_for(pilot, lambda: len(chat_bodies(fake)) == 1)
-        await wait_idle(pilot)
+        await replied(pilot, fake, 1)
         content = chat_bodies(fake)[-1]["messages"][-1]["content"]
         assert content[0] == {"type": "text", "text": "what is this?"}
         assert content[1]["image_url"]["url"].startswith("data:image/png;base64,")
@@ -282,8 +275,7 @@ async def test_system_prompt_and_options(home, fake):
         assert app.options == {"temperature": 0.3, "max_tokens": 50}
         assert app.system == "You are terse."
         await type_and_send(pilot, "hi")
-        await wait_for(pilot, lambda: len(chat_bodies(fake)) == 1)
-        await wait_idle(pilot)
+        await replied(pilot, fake, 1)
         body = chat_bodies(fake)[-1]
         assert body["messages"][0] == {"role": "system", "content": "You are terse."}
         assert body["temperature"] == 0.3 and body["max_tokens"] == 50
@@ -384,8 +376,7 @@ async def test_export_markdown_and_json_never_overwrites(home, fake, tmp_path):
     js = tmp_path / "conv.json"
     async with app.run_test(size=(100, 30)) as pilot:
         await type_and_send(pilot, "to export")
-        await wait_for(pilot, lambda: len(chat_bodies(fake)) == 1)
-        await wait_idle(pilot)
+        await replied(pilot, fake, 1)
         await type_and_send(pilot, f"/export md {md}")
         await pilot.pause()
         assert "## Assistant (fake/m1)" in md.read_text() and "exported answer" in md.read_text()
@@ -421,8 +412,7 @@ async def test_slash_commands(home, fake):
         await pilot.press("escape")
         await pilot.pause()
         await type_and_send(pilot, "hello")
-        await wait_for(pilot, lambda: len(chat_bodies(fake)) == 1)
-        await wait_idle(pilot)
+        await replied(pilot, fake, 1)
         first = app.conv.id
         await type_and_send(pilot, "/clear")
         await pilot.pause()
@@ -477,8 +467,7 @@ async def test_compare_panes_keep_one_answer(home, fake):
         await pilot.pause()
         assert app.compare_models == ["fake/a", "fake/b"]
         await type_and_send(pilot, "which?")
-        await wait_for(pilot, lambda: len(chat_bodies(fake)) == 2)
-        await wait_idle(pilot)
+        await replied(pilot, fake, 2)
         assert app.panes is not None and len(app.panes.panes) == 2
         texts = sorted(p.view.source for p in app.panes.panes)
         assert texts == ["answer A", "answer B"]
@@ -495,8 +484,7 @@ async def test_compare_panes_keep_one_answer(home, fake):
         assert [(r.role, r.content) for r in rows] == [("user", "which?"), ("assistant", "answer B")]
         assert app.model == rows[1].model == app_models[keep] and app.compare_models is None
         await type_and_send(pilot, "more")
-        await wait_for(pilot, lambda: len(chat_bodies(fake)) == 3)
-        await wait_idle(pilot)
+        await replied(pilot, fake, 3)
         msgs = chat_bodies(fake)[-1]["messages"]
         assert [m["content"] for m in msgs] == ["which?", "answer B", "more"]
 
