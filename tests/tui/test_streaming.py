@@ -77,3 +77,18 @@ async def test_opening_a_long_reply_parks_what_is_off_screen(home, fake):
         assert chunks[0].parked and chunks[0].md is None
         assert sum(ch.md is None for ch in chunks) >= len(chunks) - 1
         assert not views[-1].chunks[0].parked
+
+
+async def test_virtualize_while_a_reply_is_being_mounted(home, fake):
+    # the conversation may look at a reply before its body is composed (seen in CI: the app
+    # died with NoMatches from a scheduled virtualize)
+    from termchat.tui.widgets.message import MessageView
+
+    app = make_app(home, fake)
+    async with app.run_test(size=(100, 30)) as pilot:
+        view = MessageView("assistant", "text still to be composed")
+        app.conversation.mount(view)  # not awaited: added, not composed yet
+        assert view.chunks == []
+        await app.conversation.virtualize()
+        await pilot.pause()
+        assert view.is_mounted and len(view.chunks) == 1

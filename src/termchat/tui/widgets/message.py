@@ -147,12 +147,18 @@ class MessageView(Vertical, can_focus=True):
 
     @property
     def chunks(self) -> list[Any]:
-        """The chunks of a reply's body (empty for a user message)."""
+        """The chunks of a reply's body (empty for a user message, and for a reply whose body
+        is not composed yet: the conversation may look at a view while it is being mounted)."""
         if self.role != "assistant":
             return []
+        from textual.css.query import NoMatches
+
         from .reply import MarkdownBody
 
-        return self.query_one(MarkdownBody).chunks
+        try:
+            return self.query_one(MarkdownBody).chunks
+        except NoMatches:
+            return []
 
     # -- streaming --------------------------------------------------------------------------
 
