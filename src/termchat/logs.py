@@ -1,4 +1,4 @@
-"""termchat's log file: ``paths.log_dir()/termchat.log``.
+"""termchat's log file: ``paths.log_dir()/termchat.log`` (directory 0700, file 0600).
 
 Everything that is not for the user's eyes — LiteLLM's and httpx's log lines, tracebacks of
 internal errors — goes there, never to the terminal, and always through :class:`RedactFilter`
@@ -26,6 +26,17 @@ class RedactFilter(logging.Filter):
         return True
 
 
+class PrivateFileHandler(logging.FileHandler):
+    """A ``FileHandler`` whose file is created 0600, or tightened to 0600 when it exists with a
+    looser mode (:func:`termchat.paths.private_opener`)."""
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        from .paths import private_opener
+
+        return open(self.baseFilename, self.mode, encoding=self.encoding, errors=self.errors,
+                    opener=private_opener)
+
+
 def _file_handler() -> logging.Handler:
     global _handler
     if _handler is None:
@@ -33,8 +44,8 @@ def _file_handler() -> logging.Handler:
 
         handler: logging.Handler
         try:
-            paths.log_dir().mkdir(parents=True, exist_ok=True)
-            handler = logging.FileHandler(paths.log_dir() / "termchat.log", encoding="utf-8", delay=True)
+            paths.make_private_dir(paths.log_dir())
+            handler = PrivateFileHandler(paths.log_dir() / "termchat.log", encoding="utf-8", delay=True)
         except OSError:
             handler = logging.NullHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 APP = "termchat"
 
@@ -40,7 +41,8 @@ def data_dir() -> Path:
 
 
 def log_dir() -> Path:
-    """Directory holding ``termchat.log`` (LiteLLM's and termchat's log lines)."""
+    """Directory holding ``termchat.log`` (LiteLLM's and termchat's log lines) and
+    ``warm-core.log``; private (0700, see :func:`open_private_log`)."""
     home = _home()
     if home:
         return home / "logs"
@@ -75,6 +77,40 @@ def runtime_dir() -> Path:
         # stderr; termchat checks that directory itself (ours, 0700: termchat.warm.private_dir)
         warnings.simplefilter("ignore")
         return Path(platformdirs.user_runtime_dir(APP))
+
+
+def make_private_dir(d: Path) -> Path:
+    """Create ``d`` (and missing parents) with mode 0700; an existing directory of this user's
+    with looser permissions is tightened to 0700 (a symlink, or another user's directory, is
+    left alone). Returns ``d``. Raises ``OSError`` when it cannot be created."""
+    import stat
+
+    d.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = os.lstat(d)
+    if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and st.st_mode & 0o077:
+        os.chmod(d, 0o700)
+    return d
+
+
+def private_opener(path: str | os.PathLike[str], flags: int) -> int:
+    """An ``opener`` for :func:`open`: creates the file with mode 0600, and tightens an existing
+    file of this user's that is open to others to 0600. Returns the file descriptor; raises
+    ``OSError``."""
+    fd = os.open(path, flags | os.O_CLOEXEC, 0o600)
+    try:
+        st = os.fstat(fd)
+        if st.st_uid == os.getuid() and st.st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def open_private_log(name: str) -> BinaryIO:
+    """``log_dir()/name`` opened for appending (binary), the directory made 0700 and the file
+    0600 (both tightened when they exist with looser modes). Raises ``OSError``."""
+    return open(make_private_dir(log_dir()) / name, "ab", opener=private_opener)
 
 
 def config_file() -> Path:

@@ -6,21 +6,35 @@ socket; the CLI stays a thin client that reads stdin and files, sends the reques
 events as they arrive, and writes the store and output files itself.
 
 Where and who:
-  * The socket lives in ``paths.runtime_dir()`` (created 0700 and checked to be ours, not a
-    symlink), mode 0600, named ``core-<hash>.sock`` where the hash covers termchat's version and
-    every environment variable that can change a provider call (keys, base URLs, proxies,
-    LiteLLM and termchat settings) — a changed key starts a fresh core. No TCP port.
-  * The server checks each peer's uid with ``SO_PEERCRED`` and hangs up on anyone else.
+  * The socket lives in ``paths.runtime_dir()``, mode 0600, named ``core-<hash>.sock`` where the
+    hash covers termchat's version and every environment variable that can change a provider
+    call (keys, base URLs, proxies, LiteLLM and termchat settings) — a changed key starts a
+    fresh core. No TCP port.
+  * The runtime directory is created 0700. An existing one that is a symlink, not a directory,
+    not owned by this user, open to group or others in any way (mode & 0o077), or inside a
+    parent that others may write to, is refused and left as it is (:func:`check_private_dir`):
+    the request runs in-process and the client says why in one line on stderr; ``termchat
+    doctor`` says it too.
+  * Both ends check the other's uid with ``SO_PEERCRED``: the server hangs up on any other uid,
+    and the client checks the server's uid right after connecting, before it sends a byte; a
+    socket served by another uid is never sent a request (in-process, notice, log line).
   * One core per socket: the server holds an exclusive ``flock`` on ``core-<hash>.lock`` for its
     lifetime; a second one started in a race exits at once.
   * It exits after ``warm_core.idle_seconds`` (default 600) without requests, or on
     ``termchat warm stop`` / SIGTERM, removing its socket.
 
-Protocol: one JSON line per message. The client sends ``{"op": "chat", "version": V,
-"request": {...}, "model": {...}, "config": {...}}``; the server answers with ``{"event": {...}}``
-lines (see :func:`termchat.core.types.event_to_dict`), then ``{"done": true}`` or ``{"error":
-{...}}`` (:meth:`TermchatError.to_dict`). The client closing the connection cancels the request
-(the provider stream is closed). ``{"op": "status"}`` and ``{"op": "stop"}`` manage the core.
+Protocol: one JSON line per message, UTF-8 (sent with ``ensure_ascii=False``: non-ASCII text
+is not inflated by ``\\uXXXX`` escapes), at most :data:`MAX_LINE_BYTES` bytes. The client sends
+``{"op": "chat", "version": V, "protocol": P, "request": {...}, "model": {...}, "config":
+{...}}``; the server answers ``{"accepted": true}``, then ``{"event": {...}}`` lines (see
+:func:`termchat.core.types.event_to_dict`), then ``{"done": true}`` or ``{"error": {...}}``
+(:meth:`TermchatError.to_dict`). The client closing the connection cancels the request (the
+provider stream is closed). ``{"op": "status"}`` and ``{"op": "stop"}`` manage the core. The
+server checks every request against one schema (``termchat.warm_server.parse_request``): a
+line that is too long, not UTF-8, not JSON, or has a field of the wrong type is answered with
+``{"error": {"type": "protocol", ...}}`` (:class:`ProtocolError`), one line in the core's log,
+and the connection is closed; another termchat version gets ``{"error": {"type": "version",
+...}}``.
 
 When the core is missing, stale, of another version, or dies before answering, the client runs
 the request in-process instead (the caller catches :class:`WarmUnavailable`) and starts a core for
@@ -42,12 +56,20 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, paths
-from .core.errors import ConnectionFailedError, TermchatError
+from .core.errors import ConnectionFailedError, TermchatError, UsageError
 
 PROTOCOL = 1
 ACK_TIMEOUT = 5.0  # seconds for a core to acknowledge a request
 START_DELAY = 1.0  # seconds a new core waits before importing the provider core
 MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux
+MiB = 1024 * 1024
+MAX_LINE_BYTES = 64 * MiB
+"""Largest request line, in bytes (the server answers a longer one with a
+:class:`ProtocolError`). Room for termchat's own ``max_input_bytes`` (8 MiB) of text even
+in the worst JSON escaping (6 bytes per input byte: 48 MiB) plus 16 MiB of margin; a larger
+request (a raised ``max_input_bytes``, big images in a long chat) is not sent: it runs
+in-process."""
+FIRST_LINE_TIMEOUT = 60.0  # seconds the server waits for a connection's request line
 STARTING_WAIT = 12.0
 """Seconds a client waits for a core that is starting (its lock is held, its socket not yet
 bound: it is importing LiteLLM, ~5 s after a 1 s delay) rather than importing LiteLLM itself
@@ -70,6 +92,52 @@ class WarmUnavailable(Exception):
     """The warm core cannot serve this request; run it in-process."""
 
 
+class WarmRefused(WarmUnavailable):
+    """The warm core was refused for safety: an unsafe runtime directory, or a socket served by
+    another uid. Like :class:`WarmUnavailable` the request runs in-process, but the user is told
+    why (:func:`notice`). ``fix`` is a one-line remedy for ``termchat doctor``, or ``None``."""
+
+    def __init__(self, message: str, fix: str | None = None):
+        super().__init__(message)
+        self.fix = fix
+
+
+class ProtocolError(UsageError):
+    """A warm-core protocol message that is malformed: too long, not UTF-8, not JSON, or a field
+    of the wrong type (sent as ``{"error": {"type": "protocol", ...}}``; exit code 2)."""
+
+    kind = "protocol"
+
+
+class VersionMismatch(ProtocolError):
+    """A request from another termchat version or protocol (``{"error": {"type": "version"}}``):
+    that client runs its request in-process."""
+
+    kind = "version"
+
+
+_noticed: set[str] = set()
+
+
+def notice(reason: str) -> None:
+    """Tell the user, once per process, why the warm core is not used: one line on stderr
+    (``termchat: warm core not used: <reason>; answering in-process``) and one in termchat.log."""
+    if reason in _noticed:
+        return
+    _noticed.add(reason)
+    try:
+        sys.stderr.write(f"termchat: warm core not used: {reason}; answering in-process\n")
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
+    try:
+        from .logs import get_logger
+
+        get_logger().warning("warm core not used: %s", reason)
+    except Exception:
+        pass
+
+
 def env_fingerprint(env: dict[str, str] | None = None) -> str:
     """12 hex digits of SHA-256 over termchat's version, the protocol and the environment
     variables that can change a provider call (values included, so a new key changes it)."""
@@ -83,22 +151,61 @@ def env_fingerprint(env: dict[str, str] | None = None) -> str:
     return h.hexdigest()[:12]
 
 
+def check_private_dir(d: Path) -> None:
+    """Check that ``d`` is safe for the warm core's socket; never changes it.
+
+    Safe means: a real directory (not a symlink), owned by this user, with no permission bits
+    for group or others (``mode & 0o077 == 0``), in a parent directory that only this user or
+    root owns and that others cannot write to (unless it is sticky, like ``/tmp``).
+
+    Raises:
+        WarmRefused: it is not safe (the message says why, ``fix`` says what to do).
+        OSError: it cannot be examined (e.g. it does not exist).
+    """
+    st = os.lstat(d)
+    if stat.S_ISLNK(st.st_mode):
+        raise WarmRefused(f"the runtime directory {d} is a symlink", f"remove the symlink: rm '{d}'")
+    if not stat.S_ISDIR(st.st_mode):
+        raise WarmRefused(f"the runtime directory {d} is not a directory", f"remove it: rm '{d}'")
+    if st.st_uid != os.getuid():
+        raise WarmRefused(f"the runtime directory {d} belongs to uid {st.st_uid}, not to you "
+                          f"(uid {os.getuid()})", f"remove it (as its owner or root): rm -r '{d}'")
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & 0o077:
+        raise WarmRefused(f"the runtime directory {d} is open to other users (mode {mode:04o})",
+                          f"chmod 700 '{d}'")
+    parent = d.parent
+    pst = os.stat(parent)
+    if pst.st_uid not in (os.getuid(), 0):
+        raise WarmRefused(f"the runtime directory {d} is inside {parent}, which belongs to uid "
+                          f"{pst.st_uid}", "set XDG_RUNTIME_DIR (or TERMCHAT_HOME) to a "
+                          "directory of your own")
+    if pst.st_mode & 0o022 and not pst.st_mode & stat.S_ISVTX:
+        raise WarmRefused(f"the runtime directory {d} is inside {parent}, which others may write "
+                          f"to (mode {stat.S_IMODE(pst.st_mode):04o})", f"chmod go-w '{parent}'")
+
+
 def private_dir() -> Path:
-    """The runtime directory, created with mode 0700; refuses one that is a symlink, not ours,
-    or open to others (raises :class:`WarmUnavailable`)."""
+    """The runtime directory (:func:`paths.runtime_dir`), created with mode 0700 when missing.
+
+    Raises:
+        WarmRefused: it exists but is unsafe (see :func:`check_private_dir`); it is left as is.
+        WarmUnavailable: it cannot be created.
+    """
     d = paths.runtime_dir()
     try:
-        d.mkdir(mode=0o700, parents=True, exist_ok=True)
-        st = os.lstat(d)
-    except OSError as exc:
-        raise WarmUnavailable(f"cannot create {d}: {exc.strerror}") from None
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
-        raise WarmUnavailable(f"{d} is not a directory owned by this user")
-    if st.st_mode & 0o077:
+        os.lstat(d)
+    except FileNotFoundError:
         try:
-            os.chmod(d, 0o700)
-        except OSError:
-            raise WarmUnavailable(f"{d} is open to other users") from None
+            d.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WarmUnavailable(f"cannot create {d}: {exc.strerror}") from None
+    except OSError as exc:
+        raise WarmUnavailable(f"cannot examine {d}: {exc.strerror}") from None
+    try:
+        check_private_dir(d)
+    except OSError as exc:
+        raise WarmUnavailable(f"cannot examine {d}: {exc.strerror}") from None
     return d
 
 
@@ -137,8 +244,7 @@ def start_background(idle_seconds: float, sock: Path | None = None) -> bool:
 
     log = None
     try:
-        paths.log_dir().mkdir(parents=True, exist_ok=True)
-        log = open(paths.log_dir() / "warm-core.log", "ab")  # noqa: SIM115
+        log = paths.open_private_log("warm-core.log")
     except OSError:
         pass
     try:
@@ -201,33 +307,75 @@ def _lock_held(lock: Path) -> bool:
 
 
 def reachable(sock: Path) -> bool:
-    """Whether a warm core accepts connections on ``sock`` (a sub-millisecond probe)."""
+    """Whether a warm core of this user accepts connections on ``sock`` (a sub-millisecond
+    probe that sends nothing). A socket served by another uid is not one: False."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(0.2)
     try:
         s.connect(str(sock))
-        return True
+        return peer_uid(s) == os.getuid()
     except OSError:
         return False
     finally:
         s.close()
 
 
+def peer_uid(sock: socket.socket) -> int:
+    """The uid of the process at the other end of a connected Unix socket, from
+    ``SO_PEERCRED`` (``struct ucred``: pid, uid, gid as three C ints; for a server, the uid it
+    had when it called ``listen()``). Raises ``OSError``."""
+    import struct
+
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return uid
+
+
 def _dial(sock: Path) -> socket.socket:
-    """A socket connected to ``sock`` (timeout :data:`ACK_TIMEOUT`). Raises ``OSError``."""
+    """A socket connected to ``sock`` (timeout :data:`ACK_TIMEOUT`) whose server runs as this
+    user, checked before anything is sent.
+
+    Raises:
+        OSError: nobody listens there.
+        WarmRefused: the socket is served by another uid (the connection is closed unused).
+    """
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(ACK_TIMEOUT)
     try:
         s.connect(str(sock))
+        uid = peer_uid(s)
     except OSError:
         s.close()
         raise
+    if uid != os.getuid():
+        s.close()
+        raise WarmRefused(f"the socket {sock} is served by uid {uid}, not by you (uid "
+                          f"{os.getuid()}); nothing was sent to it",
+                          f"remove it (as root or its owner): rm '{sock}'")
     return s
+
+
+def encode_message(msg: dict[str, Any]) -> bytes:
+    """One protocol line: ``msg`` as UTF-8 JSON (non-ASCII unescaped) plus ``\\n``. Text
+    with lone surrogates, which UTF-8 cannot carry, is sent with ASCII escapes instead."""
+    try:
+        return json.dumps(msg, ensure_ascii=False).encode("utf-8") + b"\n"
+    except UnicodeEncodeError:
+        return json.dumps(msg).encode("ascii") + b"\n"
+
+
+def _decode_reply(line: bytes) -> dict[str, Any]:
+    """A reply line as a dict; ``{}`` for one that is not a JSON object."""
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _connect(sock: Path) -> socket.socket:
     """:func:`_dial`, waiting for a core that is starting (importing LiteLLM) up to
-    :data:`STARTING_WAIT`. Raises ``OSError``."""
+    :data:`STARTING_WAIT`. Raises ``OSError``, or :class:`WarmRefused` (another uid serves it)."""
     try:
         return _dial(sock)
     except OSError:
@@ -240,27 +388,38 @@ def _open(op: str, payload: dict[str, Any], sock: Path | None = None) -> tuple[s
     """Connect, send one request line and read the core's acknowledgement. A core that is
     starting is waited for (up to :data:`STARTING_WAIT`).
 
-    Returns the socket and a binary line reader on it. Raises :class:`WarmUnavailable` when no
-    core answers or acknowledges (nothing was shown yet: run in-process), or the
-    :class:`TermchatError` the core refused the request with.
+    Returns the socket and a binary line reader on it.
+
+    Raises:
+        WarmRefused: the runtime directory is unsafe or the socket is served by another uid;
+            nothing was sent, and the user was told why (:func:`notice`, once per process).
+        WarmUnavailable: no core answers or acknowledges, it is another version, or the request
+            line would exceed :data:`MAX_LINE_BYTES` (nothing was shown yet: run in-process).
+        TermchatError: the error the core refused the request with.
     """
-    sock = sock or socket_path()
+    line = encode_message({"op": op, "version": __version__, "protocol": PROTOCOL, **payload})
+    if len(line) > MAX_LINE_BYTES:
+        raise WarmUnavailable(f"the request is larger than the warm core takes ({len(line):,} > "
+                              f"{MAX_LINE_BYTES:,} bytes)")
     try:
+        sock = sock or socket_path()
         s = _connect(sock)
+    except WarmRefused as exc:
+        notice(str(exc))
+        raise
     except OSError as exc:
         raise WarmUnavailable(f"no warm core at {sock}: {exc}") from None
     try:
         try:
-            msg = {"op": op, "version": __version__, "protocol": PROTOCOL, **payload}
-            s.sendall(json.dumps(msg).encode() + b"\n")
+            s.sendall(line)
             f = s.makefile("rb")
             ack = f.readline()
         except OSError as exc:  # includes socket.timeout
             raise WarmUnavailable(f"no warm core at {sock}: {exc}") from None
-        data = json.loads(ack) if ack.strip() else {}
+        data = _decode_reply(ack)
         if not data.get("accepted"):
-            err = data.get("error") or {}
-            if err and err.get("type") != "version":
+            err = data.get("error")
+            if isinstance(err, dict) and err.get("type") not in ("version", "protocol"):
                 raise TermchatError.from_dict(err)
             raise WarmUnavailable("the warm core refused the request")
         return s, f
@@ -276,7 +435,10 @@ def _read(f: Any, what: str) -> dict[str, Any]:
         line = b""
     if not line:
         raise ConnectionFailedError(what, hint="try again")
-    return json.loads(line)
+    data = _decode_reply(line)
+    if not data:
+        raise ConnectionFailedError("the warm core sent a malformed reply", hint="try again")
+    return data
 
 
 def _settings(config: Any) -> dict[str, Any]:
@@ -350,14 +512,20 @@ def call_sync(
 
 def control(op: str, sock: Path | None = None) -> dict[str, Any]:
     """Send ``status`` or ``stop`` to this environment's core; returns its answer (see
-    :meth:`WarmServer.status`). Raises :class:`WarmUnavailable` when none runs."""
+    :meth:`WarmServer.status`).
+
+    Raises:
+        WarmRefused: the runtime directory is unsafe, or the socket is served by another uid
+            (nothing was sent).
+        WarmUnavailable: no core runs, or it did not answer.
+    """
     sock = sock or socket_path()
     try:
         s = _dial(sock)
     except OSError as exc:
         raise WarmUnavailable(f"no warm core at {sock}: {exc}") from None
     try:
-        s.sendall(json.dumps({"op": op, "version": __version__, "protocol": PROTOCOL}).encode() + b"\n")
+        s.sendall(encode_message({"op": op, "version": __version__, "protocol": PROTOCOL}))
         line = s.makefile("rb").readline()
     except OSError as exc:
         raise WarmUnavailable(f"no warm core at {sock}: {exc}") from None
@@ -365,9 +533,10 @@ def control(op: str, sock: Path | None = None) -> dict[str, Any]:
         s.close()
     if not line:
         raise WarmUnavailable("no answer")
-    data = json.loads(line)
-    if "error" in data:
-        raise WarmUnavailable(data["error"].get("message", "refused"))
+    data = _decode_reply(line)
+    if not data or "error" in data:
+        err = data.get("error")
+        raise WarmUnavailable(str(err.get("message", "refused")) if isinstance(err, dict) else "refused")
     return data
 
 
@@ -390,7 +559,8 @@ def _request_from(d: dict[str, Any]) -> Any:
         Message(
             m["role"],
             m["content"],
-            [Attachment(a["mime"], base64.b64decode(a["data"]), a.get("name", "")) for a in m.get("attachments", [])],
+            [Attachment(a["mime"], base64.b64decode(a["data"], validate=True), a.get("name", ""))
+             for a in m.get("attachments", [])],
         )
         for m in d.pop("messages")
     ]

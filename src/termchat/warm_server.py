@@ -10,8 +10,6 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
-import struct
 import sys
 import time
 from dataclasses import asdict
@@ -20,7 +18,18 @@ from typing import Any
 
 from . import __version__
 from .core.errors import TermchatError
-from .warm import PROTOCOL, START_DELAY, _request_from
+from .warm import (
+    FIRST_LINE_TIMEOUT,
+    MAX_LINE_BYTES,
+    PROTOCOL,
+    START_DELAY,
+    ProtocolError,
+    VersionMismatch,
+    WarmRefused,
+    _request_from,
+    check_private_dir,
+    peer_uid,
+)
 
 
 class _Config:
@@ -36,11 +45,125 @@ class _Config:
         return SETTINGS[key].default if v is None else v
 
 
-def peer_uid(sock: socket.socket) -> int:
-    """The uid of the process at the other end of a Unix socket (``SO_PEERCRED``)."""
-    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    _pid, uid, _gid = struct.unpack("3i", creds)
-    return uid
+def log(text: str) -> None:
+    """One line in the core's log (its stderr is ``warm-core.log``): time, pid, ``text``."""
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    with contextlib.suppress(Exception):
+        sys.stderr.write(f"{stamp} warm core {os.getpid()}: {' '.join(text.split())[:500]}\n")
+        sys.stderr.flush()
+
+
+# The request schema: for each op, its fields beyond op/version/protocol and their types, and
+# the shape of the objects inside. A type is "str", "num" (int or float, not bool), "int",
+# "bool", "obj" (any JSON object), "list" (any JSON array) or a schema name below; "?" after it
+# also allows null. A field not listed is refused; a required field is marked "!".
+_SCHEMAS: dict[str, dict[str, str]] = {
+    "config": {"timeout": "num?", "retries": "num?", "retry_max_wait": "num?"},
+    "model": {
+        "id!": "str", "provider!": "str", "litellm_model!": "str", "api_base": "str?",
+        "api_key": "str?", "key_env": "str?", "alias": "str?", "key_source": "str?", "info": "obj",
+    },
+    "attachment": {"mime!": "str", "data!": "str", "name": "str"},
+    "message": {"role!": "role", "content!": "str", "attachments": "[attachment]"},
+    "chat_request": {
+        "model!": "str", "messages!": "[message]", "options": "obj", "stream": "bool",
+        "api_base": "str?", "api_key": "str?", "timeout": "num?",
+    },
+    "image_request": {
+        "model!": "str", "prompt!": "str", "options": "obj", "api_base": "str?",
+        "api_key": "str?", "timeout": "num?",
+    },
+    "speech_request": {
+        "model!": "str", "input!": "str", "voice": "str", "options": "obj", "api_base": "str?",
+        "api_key": "str?", "timeout": "num?",
+    },
+}
+_OPS: dict[str, dict[str, str]] = {
+    "status": {},
+    "stop": {},
+    "chat": {"request!": "chat_request", "model!": "model", "config": "config"},
+    "image": {"request!": "image_request", "model!": "model", "config": "config"},
+    "speech": {"request!": "speech_request", "model!": "model", "config": "config"},
+    "live_models": {"config_data!": "obj", "config_path!": "str", "timeout": "num"},
+}
+_ROLES = ("system", "user", "assistant")
+_SIMPLE = {
+    "str": lambda v: isinstance(v, str),
+    "num": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "bool": lambda v: isinstance(v, bool),
+    "obj": lambda v: isinstance(v, dict),
+    "list": lambda v: isinstance(v, list),
+    "role": lambda v: v in _ROLES,
+}
+
+
+def _check(value: Any, typ: str, where: str) -> None:
+    if typ.endswith("?"):
+        if value is None:
+            return
+        typ = typ[:-1]
+    if typ.startswith("["):
+        if not isinstance(value, list):
+            raise ProtocolError(f"{where} must be a list")
+        for i, item in enumerate(value):
+            _check(item, typ[1:-1], f"{where}[{i}]")
+    elif typ in _SCHEMAS:
+        _check_object(value, _SCHEMAS[typ], where)
+    elif not _SIMPLE[typ](value):
+        what = "one of " + ", ".join(_ROLES) if typ == "role" else f"of type {typ}"
+        raise ProtocolError(f"{where} must be {what}")
+
+
+def _check_object(value: Any, schema: dict[str, str], where: str) -> None:
+    if not isinstance(value, dict):
+        raise ProtocolError(f"{where} must be an object")
+    fields = {k.rstrip("!"): t for k, t in schema.items()}
+    for key, v in value.items():
+        if key not in fields:
+            raise ProtocolError(f"{where}.{key} is not a field of the protocol")
+        _check(v, fields[key], f"{where}.{key}")
+    missing = [k.rstrip("!") for k in schema if k.endswith("!") and k.rstrip("!") not in value]
+    if missing:
+        raise ProtocolError(f"{where} lacks {', '.join(missing)}")
+
+
+def parse_request(line: bytes) -> dict[str, Any]:
+    """The warm core's one check of an incoming request line (the protocol's schema).
+
+    ``line`` is the raw line (with or without its ``\\n``), at most
+    :data:`termchat.warm.MAX_LINE_BYTES` bytes. It must be UTF-8 JSON for an object with
+    ``op`` (``status``, ``stop``, ``chat``, ``image``, ``speech``, ``live_models``), ``version``
+    (this termchat's) and ``protocol`` (:data:`termchat.warm.PROTOCOL`), plus the op's own
+    fields with the types of :data:`_OPS` / :data:`_SCHEMAS` (no other fields). Returns the
+    decoded object.
+
+    Raises:
+        VersionMismatch: ``version`` or ``protocol`` is not this core's (checked before the op's
+            fields: another version may send other shapes).
+        ProtocolError: anything else that is wrong, with a one-line message naming the field.
+    """
+    if len(line) > MAX_LINE_BYTES:
+        raise ProtocolError(f"request line longer than {MAX_LINE_BYTES} bytes")
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProtocolError(f"request is not UTF-8 (byte {exc.start})") from None
+    try:
+        msg = json.loads(text)
+    except ValueError as exc:
+        raise ProtocolError(f"request is not JSON ({str(exc)[:80]})") from None
+    if not isinstance(msg, dict):
+        raise ProtocolError("request must be a JSON object")
+    if msg.get("version") != __version__ or msg.get("protocol") != PROTOCOL:
+        raise VersionMismatch(f"version mismatch: this core is termchat {__version__}, "
+                              f"protocol {PROTOCOL}")
+    op = msg.get("op")
+    if not isinstance(op, str) or op not in _OPS:
+        raise ProtocolError(f"unknown op {str(op)[:40]!r}")
+    schema = {"op!": "str", "version!": "str", "protocol!": "int", **_OPS[op]}
+    _check_object(msg, schema, "request" if op in ("status", "stop") else op)
+    return msg
 
 
 class WarmServer:
@@ -69,7 +192,8 @@ class WarmServer:
             os.unlink(self.sock)
         old = os.umask(0o177)
         try:
-            server = await asyncio.start_unix_server(self._handle, path=str(self.sock), limit=2**24)
+            server = await asyncio.start_unix_server(self._handle, path=str(self.sock),
+                                                     limit=MAX_LINE_BYTES)
         finally:
             os.umask(old)
         os.chmod(self.sock, 0o600)
@@ -98,23 +222,26 @@ class WarmServer:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         sk = writer.get_extra_info("socket")
         try:
-            if sk is None or peer_uid(sk) != self.allowed_uid:
-                writer.close()
-                return
+            uid = peer_uid(sk) if sk is not None else None
         except OSError:
+            uid = None
+        if uid != self.allowed_uid:
+            log(f"hung up on a connection from uid {uid} (serving uid {self.allowed_uid} only)")
             writer.close()
             return
         self.active += 1
         self.last = time.monotonic()
         try:
-            line = await reader.readline()
+            try:
+                line = await asyncio.wait_for(reader.readline(), FIRST_LINE_TIMEOUT)
+            except ValueError:  # no newline within the limit (asyncio's LimitOverrunError)
+                raise ProtocolError(f"request line longer than {MAX_LINE_BYTES} bytes") from None
+            except TimeoutError:
+                raise ProtocolError(f"no request line within {FIRST_LINE_TIMEOUT:.0f} s") from None
             if not line:
-                return
-            msg = json.loads(line)
-            if msg.get("version") != __version__ or msg.get("protocol") != PROTOCOL:
-                await self._send(writer, {"error": {"type": "version", "message": "version mismatch"}})
-                return
-            op = msg.get("op")
+                return  # a liveness probe
+            msg = parse_request(line)
+            op = msg["op"]
             if op == "status":
                 await self._send(writer, self.status())
             elif op == "stop":
@@ -122,12 +249,22 @@ class WarmServer:
                 self.stopping.set()
             elif op == "chat":
                 await self._chat(msg, reader, writer)
-            elif op in ("image", "speech", "live_models"):
-                await self._call(msg, reader, writer)
             else:
-                await self._send(writer, {"error": {"type": "usage", "message": f"unknown op {op!r}"}})
-        except (ConnectionError, json.JSONDecodeError, asyncio.IncompleteReadError):
+                await self._call(msg, reader, writer)
+        except VersionMismatch as err:
+            with contextlib.suppress(ConnectionError):
+                await self._send(writer, {"error": err.to_dict()})
+        except ProtocolError as err:
+            log(f"refused a malformed request: {err.message}")
+            with contextlib.suppress(ConnectionError):
+                await self._send(writer, {"error": err.to_dict()})
+        except (ConnectionError, asyncio.IncompleteReadError):
             pass
+        except Exception as exc:  # a bug: keep the core serving, and say so in its log
+            import traceback
+
+            log(f"internal error: {type(exc).__name__}: {exc}")
+            traceback.print_exc()
         finally:
             self.active -= 1
             self.last = time.monotonic()
@@ -175,7 +312,7 @@ class WarmServer:
         from .core.catalog import ResolvedModel
         from .core.errors import register_secret
 
-        rm = ResolvedModel(**msg["model"])
+        rm = _build(ResolvedModel, msg["model"], "model")
         register_secret(rm.api_key)
         return rm
 
@@ -183,11 +320,11 @@ class WarmServer:
         from .core import engine
         from .core.types import event_to_dict
 
-        self.served += 1
-        await self._send(writer, {"accepted": True})
-        req = _request_from(msg["request"])
+        req = _build(_request_from, msg["request"], "chat.request")
         rm = self._model(msg)
         cfg = _Config(msg.get("config", {}))
+        self.served += 1
+        await self._send(writer, {"accepted": True})
 
         async def pump() -> None:
             try:
@@ -206,6 +343,10 @@ class WarmServer:
         from .core.types import ImageRequest, SpeechRequest
 
         op = msg["op"]
+        rm = req = None
+        if op in ("image", "speech"):
+            rm = self._model(msg)
+            req = _build(ImageRequest if op == "image" else SpeechRequest, msg["request"], f"{op}.request")
         self.served += 1
         await self._send(writer, {"accepted": True})
 
@@ -215,15 +356,13 @@ class WarmServer:
         async def work() -> None:
             try:
                 if op == "image":
-                    rm = self._model(msg)
                     res = await media.generate_images(
-                        ImageRequest(**msg["request"]), _Config(msg.get("config", {})), rm, on_notice=notify
+                        req, _Config(msg.get("config", {})), rm, on_notice=notify
                     )
                     result = res.to_dict()
                 elif op == "speech":
-                    rm = self._model(msg)
                     res = await media.synthesize_speech(
-                        SpeechRequest(**msg["request"]), _Config(msg.get("config", {})), rm, on_notice=notify
+                        req, _Config(msg.get("config", {})), rm, on_notice=notify
                     )
                     result = res.to_dict()
                 else:  # live_models
@@ -240,13 +379,29 @@ class WarmServer:
         await self._guarded(work(), reader, writer)
 
 
+def _build(make: Any, fields: dict[str, Any], where: str) -> Any:
+    """``make(fields)`` (a dataclass, or :func:`termchat.warm._request_from`) for fields that
+    :func:`parse_request` checked; a value it still rejects (attachment data that is not
+    base64) is a :class:`ProtocolError`."""
+    try:
+        return make(**fields) if isinstance(make, type) else make(dict(fields))
+    except (TypeError, ValueError) as exc:
+        raise ProtocolError(f"{where}: {str(exc)[:120]}") from None
+
+
 def serve_main(argv: list[str]) -> int:
     """``python -m termchat.warm serve SOCKET IDLE_SECONDS``: run a warm core (exit 0), or exit
-    0 at once when another core already holds this socket's lock."""
+    0 at once when another core already holds this socket's lock, or 1 (one line in the log)
+    when the socket's directory is not safe (:func:`termchat.warm.check_private_dir`)."""
     import fcntl
 
     sock = Path(argv[0])
     idle = float(argv[1]) if len(argv) > 1 else 600.0
+    try:
+        check_private_dir(sock.parent)
+    except (WarmRefused, OSError) as exc:
+        log(f"not started: {exc}")
+        return 1
     lock = sock.with_suffix(".lock")
     try:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)

@@ -285,9 +285,10 @@ def _graphics_check(out: list[Check]) -> None:
 
 
 def _warm_core_line(config: Any = None) -> Check:
-    """The warm core's state (``termchat.warm``): off, running (pid, requests served), or not
-    running yet. Never fails the doctor: without a warm core ``ask`` still answers in-process,
-    only slower."""
+    """The warm core's state (``termchat.warm``): off, running (pid, requests served), not
+    running yet, or refused (an unsafe runtime directory, a socket served by another uid: warn,
+    with why and the fix). Never fails the doctor: without a warm core ``ask`` still answers
+    in-process, only slower."""
     import importlib.util
 
     try:
@@ -303,19 +304,31 @@ def _warm_core_line(config: Any = None) -> Check:
         if config is not None and not warm.enabled(config):
             return Check("warm core", "info", "off (TERMCHAT_NO_WARM or warm_core.enabled = "
                          "false): each `ask` imports the provider core itself, about 5 s")
+        off = "or `termchat config set warm_core.enabled false`"
+
+        def refused(exc: Any) -> Check:
+            return Check("warm core", "warn", f"refused: {exc}; `ask` runs in-process (slower)",
+                         f"{exc.fix}, {off}" if exc.fix else off)
+
         try:
             sock = warm.socket_path()
+        except warm.WarmRefused as exc:
+            return refused(exc)
         except warm.WarmUnavailable as exc:
             return Check("warm core", "warn", f"cannot run here: {exc}; `ask` runs in-process",
-                         "fix the runtime directory, or `termchat config set warm_core.enabled "
-                         "false`")
-        pid = warm.starting_pid(sock)
-        if pid is not None:
-            return Check("warm core", "info", f"starting, pid {pid} (loading the provider core)")
-        if not warm.reachable(sock):
+                         f"fix the runtime directory, {off}")
+        try:
+            info = warm.control("status", sock)
+        except warm.WarmRefused as exc:
+            return refused(exc)
+        except warm.WarmUnavailable:
+            info = None
+        if info is None:
+            pid = warm.starting_pid(sock)
+            if pid is not None:
+                return Check("warm core", "info", f"starting, pid {pid} (loading the provider core)")
             return Check("warm core", "info", "not running; the next `ask` starts it "
                          "(or `termchat warm start`)")
-        info = warm.control("status", sock)
         return Check("warm core", "ok", f"running, pid {info.get('pid')}, "
                      f"{info.get('served', 0)} requests served, socket {sock}")
     except Exception as exc:  # the warm core is optional: report, never crash the doctor

@@ -16,7 +16,8 @@ def register(app: typer.Typer) -> None:
 
     @sub.command("status")
     def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-        """Show this environment's warm core: pid, uptime, idle time, requests served."""
+        """Show this environment's warm core: pid, uptime, idle time, requests served (or why
+        it is refused: an unsafe runtime directory, a socket served by another user)."""
         import json
 
         from .. import warm
@@ -26,6 +27,8 @@ def register(app: typer.Typer) -> None:
         try:
             info = warm.control("status")
             info["running"] = True
+        except warm.WarmRefused as exc:
+            info = {"running": False, "refused": str(exc)}
         except warm.WarmUnavailable:
             info = {"running": False}
             pid = _starting()
@@ -34,6 +37,10 @@ def register(app: typer.Typer) -> None:
         info["enabled"] = warm.enabled(cfg)
         if as_json:
             typer.echo(json.dumps(info))
+            return
+        if info.get("refused"):
+            typer.echo(f"warm core: refused: {info['refused']}; `ask` runs in-process "
+                       "(`termchat doctor` says how to fix it)")
             return
         if info.get("starting"):
             typer.echo(f"warm core: starting, pid {info['pid']} (loading the provider core)")
@@ -61,7 +68,8 @@ def register(app: typer.Typer) -> None:
         try:
             sock = warm.socket_path()
         except warm.WarmUnavailable as exc:
-            raise ConfigError(f"the warm core cannot run here: {exc}") from None
+            raise ConfigError(f"the warm core cannot run here: {exc}",
+                              hint=getattr(exc, "fix", None)) from None
         warm.start_background(float(cfg.get("warm_core.idle_seconds")), sock)
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
@@ -80,6 +88,8 @@ def register(app: typer.Typer) -> None:
         try:
             info = warm.control("stop")
             typer.echo(f"warm core {info.get('pid')} stopped", err=True)
+        except warm.WarmRefused as exc:
+            typer.echo(f"warm core: refused: {exc}", err=True)
         except warm.WarmUnavailable:
             pid = _starting()
             if pid is None:
