@@ -56,6 +56,9 @@ The family of a spec is: its ``family`` key, else the ``family=`` argument of
 :meth:`FakeOpenAI.script`, else ``images``/``speech``/``pull`` when the spec has
 an ``image``/``speech``/``pull`` key, else ``chat``.  When a family's queue is
 empty, a default success response is produced.
+
+Anthropic's Messages API and Gemini's generateContent, with the same scripting:
+:class:`tests.support.fake_providers.FakeProviders`.
 """
 
 from __future__ import annotations
@@ -1067,6 +1070,12 @@ class _Handler(BaseHTTPRequestHandler):
             message: dict[str, Any] = {"role": "assistant", "content": text}
             if isinstance(reasoning, str):
                 message["thinking"] = reasoning
+            if spec.get("disconnect_after") is not None:  # half of the body, then close
+                data = json.dumps(final(message)).encode()
+                self._send_head(200, "application/json", len(data), spec.get("headers"))
+                self._write(data[: len(data) // 2])
+                self._abort(spec.get("disconnect_mode", "close"))
+                return
             self._send_json(200, final(message), spec.get("headers"))
             return
 
