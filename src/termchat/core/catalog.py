@@ -241,6 +241,7 @@ class ResolvedModel:
         api_key: the key to send, or ``None`` (LiteLLM then reads its own env vars, or none).
         key_env: the env var that would hold this provider's key (for messages), or ``None``.
         alias: the alias the user typed, if any.
+        key_source: ``"option"`` when the key came from ``--key`` (for error hints), else ``None``.
         info: the catalog entry (prices, context window, capabilities), or ``{}``.
     """
 
@@ -251,6 +252,7 @@ class ResolvedModel:
     api_key: str | None = field(default=None, repr=False)
     key_env: str | None = None
     alias: str | None = None
+    key_source: str | None = None
     info: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -405,6 +407,7 @@ def resolve_model(
             api_base=ep["api_base"],
             api_key=key or "not-needed",
             alias=alias,
+            key_source="option" if api_key else None,
             info=model_info(f"openai/{model}"),
         )
 
@@ -442,6 +445,7 @@ def resolve_model(
         api_key=key,
         key_env=key_env,
         alias=alias,
+        key_source="option" if api_key else None,
         info=info,
     )
 

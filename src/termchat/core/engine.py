@@ -19,28 +19,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 from .catalog import ResolvedModel, cost_usd, resolve_model
-from .errors import (
-    AuthenticationError,
-    ConnectionFailedError,
-    ContentPolicyError,
-    ContextWindowExceededError,
-    InterruptedError_,
-    ModelNotFoundError,
-    ProviderError,
-    RateLimitError,
-    TermchatError,
-    TimeoutError_,
-    UsageError,
-    one_line,
-    redact,
-)
+from .errors import ConnectionFailedError, TermchatError
+from .faults import classify, retry_after_seconds  # noqa: F401  (retry_after_seconds: re-exported)
 from .types import ChatRequest, Finished, Notice, ReasoningDelta, TextDelta, Usage
 
 _litellm: Any = None
@@ -102,121 +88,13 @@ def litellm_loaded() -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# Errors
-
-_PREFIX = re.compile(r"^(?:litellm\.)?\w+(?:Error|Exception)?:\s*(?:\w+(?:Error|Exception)\s*-\s*)?")
+# Errors (decided in termchat.core.faults from statuses and provider codes, not wording)
 
 
-def _clean_message(exc: BaseException) -> str:
-    msg = str(getattr(exc, "message", "") or exc) or type(exc).__name__
-    for _ in range(3):
-        new = _PREFIX.sub("", msg, count=1).strip()
-        if new == msg or not new:
-            break
-        msg = new
-    # Provider JSON bodies: keep the human message when there is one.
-    m = re.search(r"['\"]message['\"]\s*:\s*['\"]([^'\"]+)['\"]", msg)
-    if m:
-        msg = m.group(1)
-    msg = re.sub(r"\s*Received Model Group=.*$", "", msg)
-    msg = re.sub(r"\s*LiteLLM Retried:.*$", "", msg)
-    return one_line(redact(msg), 240)
-
-
-def retry_after_seconds(exc: BaseException) -> float | None:
-    """Seconds from a ``Retry-After`` (or ``retry-after-ms``) response header on a LiteLLM or
-    OpenAI SDK exception, or ``None``."""
-    headers = getattr(exc, "litellm_response_headers", None)
-    if headers is None:
-        resp = getattr(exc, "response", None)
-        headers = getattr(resp, "headers", None)
-    if not headers:
-        return None
-    try:
-        ms = headers.get("retry-after-ms")
-        if ms:
-            return float(ms) / 1000.0
-        ra = headers.get("retry-after")
-        if ra is None:
-            return None
-        try:
-            return max(0.0, float(ra))
-        except ValueError:
-            from email.utils import parsedate_to_datetime
-
-            return max(0.0, parsedate_to_datetime(ra).timestamp() - time.time())
-    except Exception:
-        return None
-
-
-def map_exception(exc: BaseException, rm: ResolvedModel | None = None) -> TermchatError:
+def map_exception(exc: BaseException, rm: ResolvedModel | None = None, *, mid_stream: bool = False) -> TermchatError:
     """Map any exception from LiteLLM, the OpenAI SDK, httpx or the embedded model to a
-    :class:`TermchatError` with a one-line message, a hint and the right exit code."""
-    if isinstance(exc, TermchatError):
-        return exc
-    if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt):
-        return InterruptedError_("interrupted")
-    who = rm.provider if rm else "the provider"
-    model = rm.id if rm else "the model"
-    name = type(exc).__name__
-    status = getattr(exc, "status_code", None)
-    msg = _clean_message(exc)
-    low = msg.lower()
-    ra = retry_after_seconds(exc)
-
-    if isinstance(exc, asyncio.TimeoutError | TimeoutError) or "timed out" in low or "timeout on reading" in low or name in (
-        "Timeout",
-        "APITimeoutError",
-        "ReadTimeout",
-        "ConnectTimeout",
-        "TimeoutException",
-        "PoolTimeout",
-    ):
-        return TimeoutError_(
-            f"{who} did not answer in time ({msg})" if msg and name != "TimeoutError" else f"{who} did not answer in time",
-            hint="raise the limit with `termchat config set timeout SECONDS`",
-        )
-    if name == "ContextWindowExceededError" or "context window" in low or "context_length_exceeded" in low or "maximum context length" in low:
-        return ContextWindowExceededError(
-            f"the conversation does not fit {model}'s context window: {msg}",
-            hint="start a new conversation, shorten the input, or pick a model with a larger context window",
-        )
-    if name == "ContentPolicyViolationError" or "content_policy" in low or "content policy" in low:
-        return ContentPolicyError(f"{who} refused the request on content-policy grounds: {msg}")
-    if name == "UnsupportedParamsError":
-        return UsageError(f"{model} does not take that option: {msg}")
-    if name in ("AuthenticationError", "PermissionDeniedError") or status in (401, 403):
-        env_hint = (
-            f"check {rm.key_env} or run `termchat keys set {rm.provider}`"
-            if rm and rm.key_env
-            else f"check the key for {who}"
-        )
-        return AuthenticationError(f"{who} rejected the key ({status or 401}): {msg}", hint=env_hint)
-    if name == "NotFoundError" or status == 404:
-        return ModelNotFoundError(
-            f"{who} does not know model {model}: {msg}",
-            hint="run `termchat models --provider " + (rm.provider if rm else "…") + "` for the list",
-        )
-    if name == "RateLimitError" or status == 429:
-        wait = f" (it asks to wait {ra:.0f} s)" if ra else ""
-        return RateLimitError(f"{who} is rate limiting requests{wait}: {msg}", hint="wait and try again", retry_after=ra)
-    if name in ("APIConnectionError", "ConnectError", "RemoteProtocolError", "ReadError", "ConnectionError", "ConnectionRefusedError", "ConnectionResetError", "OSError") or isinstance(exc, ConnectionError) or low.startswith(("connection error", "connection refused", "all connection attempts failed")):
-        where = f" at {rm.api_base}" if rm and rm.api_base else ""
-        return ConnectionFailedError(
-            f"could not reach {who}{where}: {msg}",
-            hint="check the network, the server, or --api-base",
-        )
-    if (status and int(status) >= 500) or name in ("InternalServerError", "ServiceUnavailableError", "BadGatewayError"):
-        return ProviderError(f"{who} had a server error ({status}): {msg}", hint="try again in a moment", retry_after=ra)
-    if name in ("BadRequestError", "UnprocessableEntityError") or status in (400, 422):
-        return ProviderError(f"{who} rejected the request ({status}): {msg}")
-    return ProviderError(f"{who}: {msg}")
-
-
-def _retryable(err: TermchatError) -> bool:
-    return isinstance(err, RateLimitError | ConnectionFailedError) or (
-        isinstance(err, ProviderError) and "server error" in err.message
-    )
+    :class:`TermchatError` (see :func:`termchat.core.faults.classify`)."""
+    return classify(exc, rm, mid_stream=mid_stream)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -331,6 +209,7 @@ async def stream_chat(
     attempt = 0
     while True:
         got_text = False
+        mid_stream = False  # True once the provider answered 200 and the stream is being read
         stream = None
         try:
             async with asyncio.timeout(timeout):
@@ -355,6 +234,7 @@ async def stream_chat(
                 yield Finished(finish, rm.id, time.monotonic() - started, ttft)
                 return
             stream = resp
+            mid_stream = True
             finish: str | None = None
             usage_seen = False
             trimmed = False
@@ -408,8 +288,8 @@ async def stream_chat(
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # mapped below; nothing escapes unmapped
-            err = map_exception(exc, rm)
-            if got_text or attempt >= retries or not _retryable(err):
+            err = map_exception(exc, rm, mid_stream=mid_stream)
+            if got_text or attempt >= retries or not err.retryable:
                 raise err from None
             attempt += 1
             delay = err.retry_after if err.retry_after is not None else min(2.0 ** (attempt - 1), max_wait)

@@ -78,31 +78,41 @@ class TermchatError(Exception):
         hint: optional one-line fix (a command to run, a variable to set), or ``None``.
         exit_code: the CLI's exit code for this error (see module docstring).
         retry_after: seconds the provider asked us to wait (rate limits), or ``None``.
+        retryable: whether trying the same request again may succeed (rate limits, 5xx and
+            "overloaded" answers, connection failures); the retry loops read only this. The
+            class sets the default; :func:`termchat.core.faults.classify` sets it per error.
     """
 
     exit_code: ClassVar[int] = EXIT_ERROR
     kind: ClassVar[str] = "error"
+    retryable_by_default: ClassVar[bool] = False
 
-    def __init__(self, message: str, hint: str | None = None, *, retry_after: float | None = None):
+    def __init__(self, message: str, hint: str | None = None, *, retry_after: float | None = None,
+                 retryable: bool | None = None):
         self.message = redact(one_line(message))
         self.hint = redact(one_line(hint)) if hint else None
         self.retry_after = retry_after
+        self.retryable = self.retryable_by_default if retryable is None else retryable
         super().__init__(self.message)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form: ``{"type", "message", "hint", "exit_code"}`` (used by ``--json``)."""
+        """JSON-able form: ``{"type", "message", "hint", "exit_code", "retryable"}`` (used by
+        ``--json`` and the warm core's protocol)."""
         return {
             "type": self.kind,
             "message": self.message,
             "hint": self.hint,
             "exit_code": self.exit_code,
+            "retryable": self.retryable,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TermchatError:
         """Rebuild an error from :meth:`to_dict` output (the warm core sends errors this way)."""
         klass = _BY_KIND.get(data.get("type", "error"), TermchatError)
-        return klass(data.get("message", "error"), data.get("hint"))
+        retryable = data.get("retryable")
+        return klass(data.get("message", "error"), data.get("hint"),
+                     retryable=retryable if isinstance(retryable, bool) else None)
 
 
 class UsageError(TermchatError):
@@ -137,6 +147,7 @@ class RateLimitError(TermchatError):
     """The provider answered 429 and retries were exhausted (exit 1)."""
 
     kind = "rate_limited"
+    retryable_by_default = True
 
 
 class ContextWindowExceededError(TermchatError):
@@ -162,6 +173,7 @@ class ConnectionFailedError(TermchatError):
 
     exit_code = EXIT_NETWORK
     kind = "connection"
+    retryable_by_default = True
 
 
 class TimeoutError_(TermchatError):

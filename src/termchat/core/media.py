@@ -34,7 +34,6 @@ from .catalog import ResolvedModel, model_info
 from .errors import (
     ConnectionFailedError,
     ProviderError,
-    RateLimitError,
     TermchatError,
     TimeoutError_,
 )
@@ -94,6 +93,26 @@ def image_model_family(rm: ResolvedModel) -> str | None:
         if name.startswith(family):
             return family
     return None
+
+
+#: Image options LiteLLM takes as named arguments on every supported version (and prices by).
+_LITELLM_IMAGE_ARGS = ("n", "size", "quality")
+
+
+def _image_options(rm: ResolvedModel, options: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments that carry ``options`` to the provider.
+
+    For a model in :data:`IMAGE_MODEL_OPTIONS`, options other than ``n``/``size``/``quality``
+    go in ``extra_body``: LiteLLM checks named options against a parameter table of its own,
+    which lags the providers (1.109 refuses dall-e-3's ``style``, which the API takes), while
+    termchat has already checked them against its own table. Other models get the options as
+    named arguments, for LiteLLM to map per provider.
+    """
+    if image_model_family(rm) is None:
+        return dict(options)
+    named = {k: v for k, v in options.items() if k in _LITELLM_IMAGE_ARGS}
+    extra = {k: v for k, v in options.items() if k not in _LITELLM_IMAGE_ARGS}
+    return {**named, "extra_body": extra} if extra else named
 
 
 #: OpenAI's text-to-speech voices.
@@ -282,12 +301,6 @@ def _settings(req: ImageRequest | SpeechRequest, config: Any) -> tuple[float, in
     return timeout, retries, max_wait
 
 
-def _retryable(err: TermchatError) -> bool:
-    return isinstance(err, RateLimitError | ConnectionFailedError) or (
-        isinstance(err, ProviderError) and "server error" in err.message
-    )
-
-
 def _openai_compatible(rm: ResolvedModel) -> bool:
     return rm.litellm_model.startswith("openai/")
 
@@ -326,7 +339,7 @@ async def _with_retries(
             raise
         except Exception as exc:  # mapped below; nothing escapes unmapped
             err = exc if isinstance(exc, TermchatError) else _map(exc, rm)
-            if attempt >= retries or not _retryable(err):
+            if attempt >= retries or not err.retryable:
                 raise err from None
             attempt += 1
             delay = err.retry_after if err.retry_after is not None else min(2.0 ** (attempt - 1), max_wait)
@@ -379,7 +392,7 @@ async def generate_images(
     from .engine import aload_litellm
 
     litellm = await aload_litellm()
-    kwargs = {**_kwargs(rm, timeout), "prompt": req.prompt, **req.options}
+    kwargs = {**_kwargs(rm, timeout), "prompt": req.prompt, **_image_options(rm, req.options)}
 
     async def call() -> Any:
         client = _no_retry_client(rm, timeout) if _openai_compatible(rm) else None
