@@ -133,8 +133,11 @@ def test_a_socket_served_by_another_uid_is_never_sent_a_request(whome, fake):
     try:
         ready = planted.stdout.readline()
         assert ready and json.loads(ready) == {"ready": NOBODY}, planted.stderr.read()
-        st = _status(whome)  # status says why, and sends nothing either
+        st = _status(whome)  # status and doctor say why, and send nothing either
         assert st["running"] is False and f"served by uid {NOBODY}" in st["refused"]
+        d = _termchat(whome, "doctor", "--json")
+        check = next(c for c in json.loads(d.stdout)["checks"] if c["name"] == "warm core")
+        assert check["status"] == "warn" and f"served by uid {NOBODY}" in check["message"], check
         r = _ask(whome, "-m", "fake/x", "--no-log", "my secret prompt")
         assert r.returncode == 0, r.stderr
         assert r.stdout == b"Hello from the scripted server."  # answered in-process
@@ -320,7 +323,7 @@ def test_a_6_mib_non_ascii_stdin_goes_through_the_core(whome, fake):
     fake.script({"echo": True, "chunk": 256})
     r = _ask(whome, "-m", "fake/x", "--no-log", input=text.encode())
     assert r.returncode == 0, r.stderr[-2000:]
-    assert r.stdout.decode() == text
+    assert r.stdout.decode() == text and r.stderr == b""
     assert _status(whome)["served"] == 1  # the core answered it, not an in-process fallback
 
 

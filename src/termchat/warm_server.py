@@ -55,8 +55,9 @@ def log(text: str) -> None:
 
 # The request schema: for each op, its fields beyond op/version/protocol and their types, and
 # the shape of the objects inside. A type is "str", "num" (int or float, not bool), "int",
-# "bool", "obj" (any JSON object), "list" (any JSON array) or a schema name below; "?" after it
-# also allows null. A field not listed is refused; a required field is marked "!".
+# "bool", "obj" (any JSON object), "list" (any JSON array), "role", a schema name below, or
+# "[t]" (a list of t); "?" after it also allows null. A field not listed is refused; a required
+# field is marked "!".
 _SCHEMAS: dict[str, dict[str, str]] = {
     "config": {"timeout": "num?", "retries": "num?", "retry_max_wait": "num?"},
     "model": {
