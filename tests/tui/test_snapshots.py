@@ -3,6 +3,10 @@ random ids on screen. Update with ``pytest tests/tui --snapshot-update``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from tests.tui.helpers import make_app, type_and_send, wait_for, wait_idle
 
 SIZE = (110, 34)
@@ -31,7 +35,20 @@ def test_conversation_with_rendered_reply(snap_compare, home, fake):
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
 
-def test_model_picker(snap_compare, home, fake):
+@pytest.fixture
+def fixed_catalog(monkeypatch):
+    """A fixed price/capability map (tests/support/catalog.json, LiteLLM 1.106.2's Anthropic
+    entries), so that the picker's rows do not move with the catalog LiteLLM bundles."""
+    from termchat.core import catalog
+
+    monkeypatch.setenv("TERMCHAT_CATALOG", str(Path(__file__).parent.parent / "support" / "catalog.json"))
+    catalog.reset_caches()
+    yield
+    monkeypatch.undo()
+    catalog.reset_caches()
+
+
+def test_model_picker(snap_compare, home, fake, fixed_catalog):
     app = make_app(home, fake, load_core=False)
 
     async def run_before(pilot) -> None:

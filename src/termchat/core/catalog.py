@@ -126,15 +126,33 @@ def litellm_package_dir() -> Path | None:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+def catalog_file() -> Path | None:
+    """The price/capability map termchat reads: the file named by ``TERMCHAT_CATALOG`` (a JSON
+    map in LiteLLM's format, e.g. a newer ``model_prices_and_context_window.json``), else
+    LiteLLM's bundled ``model_prices_and_context_window_backup.json``; ``None`` when neither."""
+    override = os.environ.get("TERMCHAT_CATALOG")
+    if override:
+        return Path(override).expanduser()
+    pkg = litellm_package_dir()
+    return None if pkg is None else pkg / "model_prices_and_context_window_backup.json"
+
+
+def reset_caches() -> None:
+    """Forget the parsed catalog (after ``TERMCHAT_CATALOG`` changed in this process)."""
+    for fn in (raw_catalog, catalog, _index, providers):
+        fn.cache_clear()
+
+
 @cache
 def raw_catalog() -> dict[str, dict[str, Any]]:
-    """LiteLLM's bundled price/capability map: key -> entry (``litellm_provider``, ``mode``,
-    ``max_input_tokens``, ``input_cost_per_token`` USD, …). Empty when litellm is not installed."""
-    pkg = litellm_package_dir()
-    if pkg is None:
+    """The price/capability map of :func:`catalog_file`: key -> entry (``litellm_provider``,
+    ``mode``, ``max_input_tokens``, ``input_cost_per_token`` USD, …). Empty when there is none
+    or it cannot be read."""
+    path = catalog_file()
+    if path is None:
         return {}
     try:
-        data = json.loads((pkg / "model_prices_and_context_window_backup.json").read_bytes())
+        data = json.loads(path.read_bytes())
     except (OSError, ValueError):
         return {}
     data.pop("sample_spec", None)
@@ -478,7 +496,7 @@ def pick_default_model(
 ) -> tuple[str, str]:
     """Choose a model when ``-m`` was not given.
 
-    Order (DESIGN.md): ``TERMCHAT_MODEL`` > config ``default_model`` > a provider whose key is
+    Order (README, "Default model"): ``TERMCHAT_MODEL`` > config ``default_model`` > a provider whose key is
     set > a running Ollama on localhost > the embedded local model. Returns ``(name, why)`` where
     ``why`` says how it was chosen (``""`` when the user configured it, so nothing is announced).
 

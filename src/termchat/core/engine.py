@@ -1,6 +1,6 @@
 """The provider engine: the only place that imports LiteLLM, lazily.
 
-:func:`load_litellm` imports it on first use with the environment hygiene DESIGN.md lists (no
+:func:`load_litellm` imports it on first use with the environment hygiene docs/architecture.md lists (no
 network at import, no banners, log lines to ``termchat.log`` only, the embedded model registered
 as the ``local`` custom provider). :func:`stream_chat` turns a :class:`ChatRequest` into an async
 stream of typed events; :func:`map_exception` turns any LiteLLM/provider/network exception into a

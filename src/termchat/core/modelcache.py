@@ -70,14 +70,13 @@ def update_local_cache(source: str, ids: list[str]) -> None:
 
 
 def catalog_stamp() -> str | None:
-    """Identity of LiteLLM's bundled JSON, ``"<path>:<size>:<mtime_ns>"``, or ``None`` when
-    LiteLLM is not installed (found with ``find_spec``; LiteLLM is not imported)."""
-    from .catalog import litellm_package_dir
+    """Identity of the catalog file (:func:`termchat.core.catalog.catalog_file`),
+    ``"<path>:<size>:<mtime_ns>"``, or ``None`` when there is none (LiteLLM is not imported)."""
+    from .catalog import catalog_file
 
-    pkg = litellm_package_dir()
-    if pkg is None:
+    path = catalog_file()
+    if path is None:
         return None
-    path = pkg / "model_prices_and_context_window_backup.json"
     try:
         st = path.stat()
     except OSError:
