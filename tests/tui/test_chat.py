@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from textual.widgets import Markdown
-from textual.widgets._markdown import MarkdownFence, MarkdownTable
+from textual.widgets.markdown import MarkdownFence
 
 from termchat.tui.screens.copy import CopyScreen
 from termchat.tui.screens.help import HelpScreen
@@ -44,7 +44,7 @@ async def test_reply_streams_renders_and_is_stored(home, fake):
         assert not rows[1].interrupted
         reply = app.conversation.message_views()[-1]
         assert reply.message_id == rows[1].id
-        assert reply.query(MarkdownFence) and reply.query(MarkdownTable)
+        assert reply.query(MarkdownFence) and reply.query("MarkdownTable")  # (not exported)
         assert app.prompt.text == ""
         status = str(app.query_one("#status").render())
         assert "fake/m1" in status and "20 tokens" in status
@@ -432,6 +432,25 @@ async def test_keybindings_are_remapped_from_config(home, fake):
         await pilot.press("f10")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
         assert ("f9", "Model", "chat.model") in app.screen.rows
+
+
+async def test_prompt_keys_are_remapped_from_config(home, fake):
+    fake.script({"text": "ok"})
+    app = make_app(home, fake, extra_config=(
+        '[keybindings]\n"prompt.newline" = "f6"\n"prompt.send" = "f7,ctrl+e"\n'))
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.prompt.focus()
+        # the letters of the new keys are typed as letters; the keys do what they are mapped to
+        await pilot.press("o", "f", "f", "6", "f6", "c", "t", "r", "l", "e", "7", "enter", "x")
+        assert app.prompt.text == "off6\nctrle7\nx"
+        assert chat_bodies(fake) == []
+        await pilot.press("f7")
+        await replied(pilot, fake, 1)
+        assert chat_bodies(fake)[-1]["messages"][-1]["content"] == "off6\nctrle7\nx"
+        await wait_for(pilot, lambda: app.prompt.text == "", what="the prompt to clear")
+        app.prompt.text = "again"
+        await pilot.press("ctrl+e")
+        await wait_for(pilot, lambda: len(chat_bodies(fake)) == 2, what="chat request 2")
 
 
 async def test_theme_is_remembered(home, fake):

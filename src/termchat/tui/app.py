@@ -116,6 +116,9 @@ class ChatApp(App[None]):
         self._pane_user: tuple[int, str] | None = None
         self._theme_ready = False
         self.show_sidebar = bool(config.get("tui.show_sidebar"))
+        self.keymap_overrides: dict[str, str] = {}
+        """Binding id -> key(s) (comma-separated), from ``[keybindings]``: the keymap given
+        to Textual (``set_keymap``), kept for the keys the prompt handles itself and for help."""
 
     # -- layout -----------------------------------------------------------------------------
 
@@ -147,6 +150,7 @@ class ChatApp(App[None]):
     async def on_mount(self) -> None:
         keymap = self.config.keybindings
         if keymap:
+            self.keymap_overrides = dict(keymap)
             self.set_keymap(keymap)
         theme = self.config.get("tui.theme")
         if theme in self.available_themes:
@@ -203,7 +207,7 @@ class ChatApp(App[None]):
             # not awaited: composed after the first frame is shown; it shows the keys when
             # the bindings are next announced
             footer = Footer()
-            footer._bindings_ready = True  # it missed the announcement of the bindings
+            footer.bindings_changed(main)  # it missed the announcement of the bindings
             main.mount(footer)
 
     @work(thread=True, group="core-keepalive", exclusive=True)
@@ -812,7 +816,7 @@ class ChatApp(App[None]):
         from .widgets.panes import ComparePanes
 
         rows = []
-        keymap = getattr(self, "_keymap", {})
+        keymap = self.keymap_overrides
         classes = [(type(self), self.BINDINGS), (PromptInput, PromptInput.BINDINGS),
                    (Sidebar, Sidebar.BINDINGS), (ComparePanes, ComparePanes.BINDINGS)]
         for _, bindings in classes:

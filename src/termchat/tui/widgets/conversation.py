@@ -19,6 +19,7 @@ from typing import Any
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from ..textual_compat import holds_anchor
 from .message import MessageView, NoticeView, estimate_height
 
 WELCOME = (
@@ -119,7 +120,7 @@ class ConversationView(VerticalScroll, can_focus=False):
                         await chunk.park()  # (the chunk a stream appends to stays)
                     cy += h
             y += child.outer_size.height + child.styles.margin.bottom
-        if shown and not (self.is_anchored and not self._anchor_released):
+        if shown and not holds_anchor(self):
             def keep_place() -> None:
                 grown = sum(c.size.height - h for c, h in shown)
                 if grown:

@@ -263,6 +263,7 @@ class MessageView(Vertical, can_focus=True):
         """Render the buffered text: append it to the tail chunk, or, when the tail would grow
         past :data:`CHUNK_BLOCKS` blocks, complete the tail with its share and put the rest in
         new chunks (those that a big batch scrolls straight past start parked)."""
+        from ..textual_compat import set_append_start
         from .reply import Chunk, MarkdownBody, block_starts, split_chunks
 
         text = "".join(self._pending)
@@ -292,7 +293,7 @@ class MessageView(Vertical, can_focus=True):
         # the new tail was rendered as a whole text by its Markdown: let appends continue it
         starts = block_starts(rest[-1])
         if starts and new[-1].md is not None:
-            new[-1].md._last_parsed_line = starts[-1]
+            set_append_start(new[-1].md, starts[-1])
         for node in self.ancestors:
             schedule = getattr(node, "schedule_virtualize", None)
             if schedule is not None:

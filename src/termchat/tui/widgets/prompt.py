@@ -40,29 +40,32 @@ class PromptInput(TextArea):
         super().__init__(soft_wrap=True, show_line_numbers=False, tab_behavior="focus", **kwargs)
 
     def _keys_for(self, binding_id: str) -> set[str]:
-        keymap = getattr(self.app, "_keymap", {}) or {}
-        if binding_id in keymap:
-            return set(keymap[binding_id])
-        for b in self.BINDINGS:
-            if isinstance(b, Binding) and b.id == binding_id:
-                return {k.strip() for k in b.key.split(",")}
-        return set()
+        """The keys of a binding of this widget: remapped in the app's ``keymap_overrides``
+        (``[keybindings]``), else the default of :attr:`BINDINGS`."""
+        keys = (getattr(self.app, "keymap_overrides", None) or {}).get(binding_id)
+        if keys is None:
+            keys = next((b.key for b in self.BINDINGS
+                         if isinstance(b, Binding) and b.id == binding_id), "")
+        return {k.strip() for k in keys.split(",") if k.strip()}
 
-    async def _on_key(self, event: events.Key) -> None:
+    def _pressed(self, event: events.Key, binding_id: str) -> bool:
+        keys = self._keys_for(binding_id)
+        # a one-character key ("?") names the character; Textual's key name for it differs
+        return event.key in keys or (event.character is not None and event.character in keys)
+
+    def on_key(self, event: events.Key) -> None:
         # Handled here, in key order, rather than as priority bindings: a priority binding would
         # run before earlier keys still queued for this widget were inserted (the last letters
-        # typed just before Enter could be missing from the message).
-        if event.key in self._keys_for("prompt.send"):
+        # typed just before Enter could be missing from the message). This handler runs before
+        # TextArea's own; prevent_default() keeps that one from inserting the key too.
+        if self._pressed(event, "prompt.send"):
             event.stop()
             event.prevent_default()
             self.action_submit()
-            return
-        if event.key in self._keys_for("prompt.newline"):
+        elif self._pressed(event, "prompt.newline"):
             event.stop()
             event.prevent_default()
             self.action_newline()
-            return
-        await super()._on_key(event)
 
     def action_submit(self) -> None:
         """Post :class:`Submitted` with the current text."""

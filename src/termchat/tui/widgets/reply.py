@@ -14,8 +14,9 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
 from textual.widgets import Markdown
-from textual.widgets._markdown import MarkdownBlock, MarkdownFence
+from textual.widgets.markdown import MarkdownBlock, MarkdownFence
 
+from ..textual_compat import forget_arrangements, set_append_start
 from .message import CHUNK_BLOCKS, SPLIT_CHARS
 
 REF_DEF = re.compile(r"^ {0,3}\[[^\]\n]+\]:", re.M)
@@ -48,7 +49,7 @@ async def set_markdown(md: Markdown, text: str) -> None:
     await md.update(text)
     starts = block_starts(text)
     if starts:
-        md._last_parsed_line = starts[-1]
+        set_append_start(md, starts[-1])
 
 
 def split_chunks(text: str, per: int = CHUNK_BLOCKS, *, force: bool = False) -> list[str]:
@@ -140,7 +141,7 @@ class Chunk(Vertical):
         # of displayed children, its cached layouts): renew them, or every parked chunk keeps
         # its whole rendered Markdown alive
         self.displayed_children  # noqa: B018 (recomputes that cache)
-        self._clear_arrangement_cache()
+        forget_arrangements(self)
         return True
 
     async def show(self) -> None:
