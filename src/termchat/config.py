@@ -28,12 +28,51 @@ MiB = 1024 * 1024
 
 @dataclass(frozen=True)
 class Setting:
-    """One setting: its Python type, default value, environment variable and a one-line doc."""
+    """One setting: its Python type, default value, environment variable, a one-line doc and,
+    for numbers, the allowed range.
+
+    ``low``/``high`` bound a numeric value (``None``: unbounded on that side); ``low_open``
+    makes the lower bound exclusive (``timeout > 0``). Numeric values must also be finite
+    (TOML's ``nan``/``inf`` and ``float("nan")`` are refused).
+    """
 
     type: type
     default: Any
     doc: str
     env: str | None = None
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+
+    def range_text(self) -> str:
+        """The allowed range in words, e.g. ``> 0 and ≤ 86,400`` or ``0 to 20`` (``""`` for a
+        setting without one)."""
+        if self.type not in (int, float) or (self.low is None and self.high is None):
+            return ""
+        def fmt(v: float) -> str:
+            return f"{int(v):,}" if float(v).is_integer() else f"{v:,}"
+
+        if self.low is not None and self.high is not None and not self.low_open:
+            return f"{fmt(self.low)} to {fmt(self.high)}"
+        parts = []
+        if self.low is not None:
+            parts.append(f"{'>' if self.low_open else '≥'} {fmt(self.low)}")
+        if self.high is not None:
+            parts.append(f"≤ {fmt(self.high)}")
+        return " and ".join(parts)
+
+    def in_range(self, value: Any) -> bool:
+        """Whether a value of the right type is finite and inside the range (always ``True``
+        for non-numeric settings)."""
+        if self.type not in (int, float) or isinstance(value, bool):
+            return True
+        import math
+
+        if isinstance(value, float) and not math.isfinite(value):
+            return False
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or value <= self.high
 
 
 SETTINGS: dict[str, Setting] = {
@@ -45,20 +84,24 @@ SETTINGS: dict[str, Setting] = {
         120.0,
         "Seconds to wait for a connection, the first byte and each streamed chunk.",
         env="TERMCHAT_TIMEOUT",
+        low=0, low_open=True, high=86400,
     ),
     "retries": Setting(
         int,
         3,
         "Retries on 429, 5xx and connection errors (before any text arrived).",
         env="TERMCHAT_RETRIES",
+        low=0, high=20,
     ),
     "retry_max_wait": Setting(
         float,
         30.0,
         "Longest wait in seconds between retries; a longer Retry-After fails at once.",
+        low=0, high=86400,
     ),
     "max_input_bytes": Setting(
-        int, 8 * MiB, "Largest standard input `ask` accepts, in bytes.", env="TERMCHAT_MAX_INPUT"
+        int, 8 * MiB, "Largest standard input `ask` accepts, in bytes.", env="TERMCHAT_MAX_INPUT",
+        low=1, high=1024 * MiB,
     ),
     "log": Setting(bool, True, "Store conversations in the history (off: like --no-log)."),
     "image.model": Setting(str, "openai/gpt-image-1", "Default model for `termchat image`."),
@@ -69,7 +112,7 @@ SETTINGS: dict[str, Setting] = {
         bool, True, "Use the warm core for `ask` (TERMCHAT_NO_WARM=1 turns it off)."
     ),
     "warm_core.idle_seconds": Setting(
-        float, 600.0, "Seconds the warm core waits idle before it exits."
+        float, 600.0, "Seconds the warm core waits idle before it exits.", low=1, high=30 * 86400
     ),
     "tui.theme": Setting(str, "textual-dark", "Textual theme of `termchat chat`."),
     "tui.show_sidebar": Setting(bool, True, "Show the conversation list in `termchat chat`."),
@@ -106,6 +149,41 @@ def parse_value(key: str, typ: type, raw: str) -> Any:
         raise UsageError(f"{key} takes a {typ.__name__}, not {raw!r}") from None
 
 
+def check_range(key: str, value: Any) -> Any:
+    """Return ``value`` when it is inside ``key``'s range (see :class:`Setting`).
+
+    Raises:
+        UsageError: outside the range, or not finite: ``retries must be 0 to 20 (got -5)``.
+    """
+    setting = SETTINGS[key]
+    if not setting.in_range(value):
+        raise UsageError(f"{key} must be {setting.range_text()} (got {value!r})")
+    return value
+
+
+def key_line(text: str, key: str) -> int | None:
+    """The 1-based line of a config file's ``text`` that sets the dotted ``key``
+    (``timeout = …`` before any table, ``idle_seconds = …`` in ``[warm_core]``, or a dotted
+    ``warm_core.idle_seconds = …``); ``None`` when no line matches (an inline table)."""
+    import re
+
+    parts = key.split(".")
+    table: tuple[str, ...] = ()
+    header = re.compile(r"^\s*\[\s*([^\]]+?)\s*\]\s*(#.*)?$")
+    assign = re.compile(r"^\s*([A-Za-z0-9_.\-\s\"']+?)\s*=")
+    for n, line in enumerate(text.splitlines(), 1):
+        m = header.match(line)
+        if m:
+            table = tuple(p.strip().strip("\"'") for p in m.group(1).split("."))
+            continue
+        m = assign.match(line)
+        if m:
+            name = tuple(p.strip().strip("\"'") for p in m.group(1).split("."))
+            if table + name == tuple(parts):
+                return n
+    return None
+
+
 def _get_dotted(data: Mapping[str, Any], key: str) -> Any:
     cur: Any = data
     for part in key.split("."):
@@ -139,7 +217,7 @@ class Config:
             return False
         if setting.env and self.env.get(setting.env):
             try:
-                return parse_value(key, setting.type, self.env[setting.env])
+                return check_range(key, parse_value(key, setting.type, self.env[setting.env]))
             except UsageError as exc:
                 raise ConfigError(f"{setting.env}: {exc.message}") from None
         value = _get_dotted(self.data, key)
@@ -197,7 +275,9 @@ def unknown_keys(data: Mapping[str, Any]) -> list[str]:
     for key, value in data.items():
         if key in DYNAMIC_TABLES or key in known:
             continue
-        if key in groups and isinstance(value, dict):
+        if key in groups and not isinstance(value, dict):
+            continue  # a group that is not a table: a type error, reported by validation
+        if key in groups:
             subs = [k.split(".", 1)[1] for k in known if k.startswith(key + ".")]
             for sub in value:
                 if sub not in subs:
@@ -212,15 +292,26 @@ def unknown_keys(data: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def _validate(data: dict[str, Any], path: Path) -> None:
-    """Check types of known keys and the shape of dynamic tables; raise :class:`ConfigError`."""
+def _validate(data: dict[str, Any], path: Path, text: str | None = None) -> None:
+    """Check the types and ranges of known keys (:data:`SETTINGS`), that setting groups
+    (``[warm_core]``, ``[tui]``…) are tables, and the shape of dynamic tables. ``text`` is the
+    file's text, to name the line of a bad value.
+
+    Raises:
+        ConfigError: ``PATH, line N: retries must be 0 to 20 (got -5)`` (exit 3).
+    """
 
     def bad(key: str, want: str) -> ConfigError:
+        line = key_line(text, key) if text else None
+        where = f"{path}, line {line}" if line else str(path)
         return ConfigError(
-            f"{path}: {key} must be {want}",
+            f"{where}: {key} must be {want}",
             hint=f"edit the file, or run `termchat config unset {key}`",
         )
 
+    for group in sorted({k.split(".")[0] for k in SETTINGS if "." in k}):
+        if group in data and not isinstance(data[group], dict):
+            raise bad(group, f"a table (a [{group}] section), not a {type(data[group]).__name__}")
     for key, setting in SETTINGS.items():
         value = _get_dotted(data, key)
         if value is None:
@@ -231,6 +322,8 @@ def _validate(data: dict[str, Any], path: Path) -> None:
             ok = True
         if not ok:
             raise bad(key, f"a {typ.__name__}")
+        if not setting.in_range(value):
+            raise bad(key, f"{setting.range_text()} (got {value!r})")
     for table in DYNAMIC_TABLES:
         if table in data and not isinstance(data[table], dict):
             raise bad(table, "a table")
@@ -248,14 +341,20 @@ def _validate(data: dict[str, Any], path: Path) -> None:
 def read_toml(path: Path) -> dict[str, Any]:
     """Parse a TOML file; a missing file is ``{}``. Raises :class:`ConfigError` naming the file
     and the line of a syntax error."""
+    return _read_toml_text(path)[0]
+
+
+def _read_toml_text(path: Path) -> tuple[dict[str, Any], str]:
+    """:func:`read_toml` and the file's text (``""`` for a missing file)."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        return {}
+        return {}, ""
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     try:
-        return tomllib.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
+        return tomllib.loads(text), text
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text", hint="fix or remove the file") from None
     except tomllib.TOMLDecodeError as exc:
@@ -263,12 +362,17 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 
 def load_config(env: Mapping[str, str] | None = None) -> Config:
-    """Read and validate the config file. Raises :class:`ConfigError` (exit 3) when it is
-    malformed; the file is never modified by loading."""
+    """Read and validate the config file and the settings' environment variables. Raises
+    :class:`ConfigError` (exit 3) when either is malformed or out of range; the file is never
+    modified by loading."""
     path = paths.config_file()
-    data = read_toml(path)
-    _validate(data, path)
-    return Config(data, path, env)
+    data, text = _read_toml_text(path)
+    _validate(data, path, text)
+    cfg = Config(data, path, env)
+    for key, setting in SETTINGS.items():  # environment values: typed and in range, now
+        if setting.env and cfg.env.get(setting.env):
+            cfg.get(key)
+    return cfg
 
 
 def _check_key_name(key: str) -> tuple[str, ...]:
@@ -301,9 +405,13 @@ def set_value(key: str, raw: str) -> Any:
     value. ``endpoints.NAME.models`` takes a comma-separated list. Refuses (ConfigError) to
     rewrite a malformed file."""
     parts = _check_key_name(key)
-    data = read_toml(paths.config_file())
+    data, text = _read_toml_text(paths.config_file())
     if key in SETTINGS:
         value: Any = parse_value(key, SETTINGS[key].type, raw)
+        try:
+            check_range(key, value)
+        except UsageError as exc:
+            raise UsageError(exc.message, hint=f"{paths.config_file()} was not changed") from None
     elif parts[0] == "endpoints" and parts[2] == "models":
         value = [m.strip() for m in raw.split(",") if m.strip()]
     else:
@@ -315,7 +423,7 @@ def set_value(key: str, raw: str) -> Any:
             raise ConfigError(f"{paths.config_file()}: {part} is not a table")
         cur = nxt
     cur[parts[-1]] = value
-    _validate(data, paths.config_file())
+    _validate(data, paths.config_file(), text)
     _write(data)
     return value
 
@@ -345,8 +453,80 @@ def unset_value(key: str) -> bool:
 # Keys
 
 
+#: Warnings about the keys file found by :func:`read_keys`, not yet shown (see
+#: :func:`pop_keys_warnings`); each is reported once per process.
+_keys_warnings: list[str] = []
+_keys_warned: set[str] = set()
+
+
+def check_keys_file(path: Path | None = None) -> list[str]:
+    """Check the keys file before its keys are used; returns warnings (one line each).
+
+    Policy (README "Keys"):
+
+    * a keys file owned by another user is refused — whoever owns it chooses the keys your
+      requests are sent with (and it may be a planted file);
+    * a symlink is followed, with a warning naming its target (the checks below apply to the
+      target) — dotfile managers link files into place, but a link is also how a key file can
+      end up somewhere others can read or replace;
+    * a file readable or writable by group or others is used, with a warning and the fix
+      (``chmod 600 PATH``).
+
+    A missing file is fine (``[]``).
+
+    Raises:
+        ConfigError: the file (or the link's target) is owned by another user (exit 3).
+    """
+    path = path or paths.keys_file()
+    out: list[str] = []
+    try:
+        lst = path.lstat()
+    except FileNotFoundError:
+        return out
+    except OSError:
+        return out  # reading it reports the problem
+    if stat.S_ISLNK(lst.st_mode):
+        target = os.path.realpath(path)
+        out.append(f"termchat: warning: the keys file {path} is a symbolic link to {target}; "
+                   "termchat follows it (replace the link with the file to silence this)")
+    try:
+        st = path.stat()
+    except OSError:
+        return out
+    if hasattr(os, "getuid") and st.st_uid != os.getuid():
+        raise ConfigError(
+            f"the keys file {path} is owned by another user (uid {st.st_uid}); "
+            "termchat will not use keys from it",
+            hint=f"remove it, or make it yours: chown {os.getuid()} {path} && chmod 600 {path}",
+        )
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        out.append(f"termchat: warning: the keys file {path} is readable by other users "
+                   f"(mode {stat.S_IMODE(st.st_mode):04o}); fix it with: chmod 600 {path}")
+    return out
+
+
+def pop_keys_warnings() -> list[str]:
+    """The keys-file warnings :func:`read_keys` found that were not shown yet (each warning is
+    returned once per process). The command line prints them on stderr; the TUI may ignore
+    them."""
+    out = list(_keys_warnings)
+    _keys_warnings.clear()
+    return out
+
+
 def read_keys() -> dict[str, str]:
-    """Provider -> key from ``keys.toml`` (``[keys]`` table). Missing file: ``{}``."""
+    """Provider -> key from ``keys.toml`` (``[keys]`` table). Missing file: ``{}``.
+
+    The file is checked first (:func:`check_keys_file`): its warnings are queued for
+    :func:`pop_keys_warnings`.
+
+    Raises:
+        ConfigError: the file is malformed, or owned by another user (exit 3).
+    """
+    for warning in check_keys_file():
+        if warning not in _keys_warned:
+            _keys_warned.add(warning)
+            _keys_warnings.append(warning)
     data = read_toml(paths.keys_file())
     keys = data.get("keys", {})
     if not isinstance(keys, dict):

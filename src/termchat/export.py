@@ -10,7 +10,8 @@ def conversation_json(conv: Any, messages: list[Any]) -> dict[str, Any]:
     """A conversation as a JSON-able dict: ``{"id", "title", "model", "system", "options",
     "created_at", "updated_at", "messages": [{"role", "content", "model", "created_at",
     "prompt_tokens", "completion_tokens", "cost_usd", "duration_s", "finish_reason",
-    "interrupted"}]}``; timestamps in UNIX seconds, cost in USD."""
+    "interrupted"}]}``; timestamps in UNIX seconds, cost in USD. ``no_reply`` is ``null``, or
+    says why the last question has no answer (:func:`termchat.store.no_reply_note`)."""
     return {
         "id": conv.id,
         "title": conv.title,
@@ -19,6 +20,7 @@ def conversation_json(conv: Any, messages: list[Any]) -> dict[str, Any]:
         "options": conv.options,
         "created_at": conv.created_at,
         "updated_at": conv.updated_at,
+        "no_reply": _no_reply(messages),
         "messages": [
             {
                 "id": m.id,
@@ -40,7 +42,8 @@ def conversation_json(conv: Any, messages: list[Any]) -> dict[str, Any]:
 
 def conversation_markdown(conv: Any, messages: list[Any]) -> str:
     """A conversation as Markdown: a title, the system prompt, then each message under a
-    heading naming its role (and model for replies); interrupted replies are marked."""
+    heading naming its role (and model for replies); interrupted replies are marked, and a last
+    question without an answer is followed by why (``_no reply (the client was killed)_``)."""
     out = [f"# {conv.title or conv.id}", ""]
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(conv.created_at))
     out += [f"_conversation {conv.id}, started {when}_", ""]
@@ -51,4 +54,14 @@ def conversation_markdown(conv: Any, messages: list[Any]) -> str:
         if m.interrupted:
             head += " — interrupted"
         out += [head, "", m.content, ""]
+    note = _no_reply(messages)
+    if note:
+        out += [f"_{note}_", ""]
     return "\n".join(out).rstrip() + "\n"
+
+
+def _no_reply(messages: list[Any]) -> str | None:
+    from .store import no_reply_note
+
+    last = messages[-1] if messages else None
+    return no_reply_note(last.role, getattr(last, "error", None)) if last is not None else None

@@ -12,6 +12,12 @@ or ``cat`` would replay), :class:`Sanitizer` makes every control character visib
 
 It works character by character, so it is correct across stream chunk boundaries. ``--raw``
 bypasses it; the store always keeps the verbatim text.
+
+The same filter guards every other line termchat prints that holds text it did not write
+(provider error messages, model ids, titles, file names): :func:`stderr_line` — the one printing
+point of notices and errors — applies it to the whole line, the spinner label goes through it,
+and :func:`json_dumps` escapes C1 controls (and U+2028/U+2029) that ``json.dumps`` would leave
+raw.
 """
 
 from __future__ import annotations
@@ -66,27 +72,69 @@ class Sanitizer:
         return ""
 
 
+# Characters json.dumps(ensure_ascii=False) leaves raw that a terminal or a JavaScript reader
+# would act on: DEL, C1 controls (U+0080–U+009F, e.g. the one-character CSI U+009B) and the
+# line/paragraph separators U+2028/U+2029. C0 controls are already escaped by json.dumps.
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029]")
+
+
+def json_dumps(obj: Any, **kwargs: Any) -> str:
+    """``json.dumps(obj, ensure_ascii=False, **kwargs)`` with DEL, C1 controls and U+2028/U+2029
+    written as ``\\u`` escapes (``"\\u009b"``), so that JSON printed to a terminal cannot carry
+    a control sequence. Every other character stays readable UTF-8. The result parses back to
+    the same ``obj``. Raises what ``json.dumps`` raises (``TypeError`` for non-JSON values)."""
+    import json
+
+    kwargs.setdefault("ensure_ascii", False)
+    text = json.dumps(obj, **kwargs)
+    # Outside strings JSON has only ASCII punctuation, digits and letters: every match is
+    # inside a string, where a \u escape means the same character.
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+class OutputClosed(Exception):
+    """The reader of standard output went away (``| head`` exited: EPIPE). Raised by
+    :class:`PipeWriter` so the caller can stop the request and keep what arrived."""
+
+
 class PipeWriter:
-    """Writes the answer's exact text (sanitised unless ``raw``) to a stream, flushed per piece."""
+    """Writes the answer's exact text (sanitised unless ``raw``) to a stream, flushed per piece.
+
+    When the reader is gone (``BrokenPipeError``/EPIPE) :meth:`write` raises
+    :class:`OutputClosed` once; later writes are dropped and :attr:`closed` is ``True``.
+    """
 
     def __init__(self, out: IO[str] | None = None, raw: bool = False):
         self.out = out or sys.stdout
         self.raw = raw
         self.sanitizer = Sanitizer()
+        self.closed = False
+
+    def _put(self, text: str) -> None:
+        if self.closed:
+            return
+        try:
+            self.out.write(text)
+            self.out.flush()
+        except (BrokenPipeError, ValueError) as exc:  # ValueError: the stream was closed
+            self.closed = True
+            raise OutputClosed(str(exc)) from None
 
     def write(self, text: str) -> None:
-        """Write one piece of the answer."""
+        """Write one piece of the answer. Raises :class:`OutputClosed` when the reader left."""
         safe = text if self.raw else self.sanitizer.feed(text)
         if safe:
-            self.out.write(safe)
-            self.out.flush()
+            self._put(safe)
 
     def finish(self) -> None:
-        """Flush what the sanitiser holds back. Adds nothing else: a pipe gets the exact text."""
+        """Flush what the sanitiser holds back. Adds nothing else: a pipe gets the exact text.
+        Never raises for a reader that left."""
         rest = "" if self.raw else self.sanitizer.flush()
         if rest:
-            self.out.write(rest)
-            self.out.flush()
+            try:
+                self._put(rest)
+            except OutputClosed:
+                pass
 
 
 def _stable_split(text: str, start: int) -> int:
@@ -117,7 +165,17 @@ class MarkdownWriter:
     """Streams Markdown to a TTY with Rich: finished blocks are printed once, for good; only the
     block being written is re-rendered (in a transient ``Live`` region, at most ~12 times a
     second), so the cost per token does not grow with the answer and long answers scroll
-    naturally. Text is sanitised first unless ``raw``."""
+    naturally. Text is sanitised first unless ``raw``.
+
+    Every write to the terminal happens in the calling thread, under the ``Live``'s lock: the
+    ``Live`` has no refresh thread (``auto_refresh=False``; :meth:`write` refreshes it, at most
+    every :attr:`REFRESH_S` seconds). Rich's refresh thread renders the region and writes it
+    outside the lock a print holds, so with it the region's erase could miss a redraw and leave
+    a half-written block on the screen above the finished one. The price: during a pause in the
+    stream the region may lag the text by the pieces of the last :attr:`REFRESH_S` seconds.
+    """
+
+    REFRESH_S = 1 / 12
 
     def __init__(self, console: Any = None, raw: bool = False, code_theme: str = "monokai"):
         from rich.console import Console
@@ -129,10 +187,9 @@ class MarkdownWriter:
         self.sanitizer = Sanitizer()
         self.buf = ""
         self.done = 0
-        self.live = Live(
-            console=self.console, refresh_per_second=12, transient=True, auto_refresh=True
-        )
+        self.live = Live(console=self.console, transient=True, auto_refresh=False)
         self._started = False
+        self._last_refresh = 0.0
 
     def _md(self, text: str) -> Any:
         from rich.markdown import Markdown
@@ -141,29 +198,42 @@ class MarkdownWriter:
 
     def write(self, text: str) -> None:
         """Add one piece of the answer."""
+        import time
+
         safe = text if self.raw else self.sanitizer.feed(text)
         if not safe:
             return
         self.buf += safe
-        if not self._started:
-            self.live.start()
-            self._started = True
-        split = _stable_split(self.buf, self.done)
-        if split > self.done:
-            block = self.buf[self.done : split]
-            self.done = split
+        with self.live._lock:
+            if not self._started:
+                self.live.start()
+                self._started = True
+            split = _stable_split(self.buf, self.done)
+            block = ""
+            if split > self.done:
+                block = self.buf[self.done : split]
+                self.done = split
+            # The region shows the open block; a finished block printed now is drawn above it
+            # by the same print (Rich redraws the region after it), in this thread.
+            self.live.update(self._md(self.buf[self.done :]), refresh=False)
+            now = time.monotonic()
             if block.strip():
-                self.live.console.print(self._md(block))
-        self.live.update(self._md(self.buf[self.done :]))
+                self.console.print(self._md(block))
+                self._last_refresh = now
+            elif now - self._last_refresh >= self.REFRESH_S:
+                self.live.refresh()
+                self._last_refresh = now
 
     def finish(self) -> None:
-        """Render what is left, in full, and stop the live region."""
+        """Erase the live region, then print what is left, in full."""
         if not self.raw:
             self.buf += self.sanitizer.flush()
         tail = self.buf[self.done :]
         if self._started:
-            self.live.update("")
-            self.live.stop()
+            with self.live._lock:
+                self.live.update("", refresh=False)
+                self.live.stop()  # transient: the region is erased before the final print
+            self._started = False
         if tail.strip():
             self.console.print(self._md(tail))
         self.done = len(self.buf)
@@ -177,8 +247,10 @@ class Spinner:
         self.status = None
         if enabled:
             from rich.console import Console
+            from rich.text import Text
 
-            self.status = Console(stderr=True).status(label, spinner="dots")
+            # A label may hold a model id or a file name: neutralised, and never Rich markup.
+            self.status = Console(stderr=True).status(Text(sanitize(label)), spinner="dots")
 
     def __enter__(self) -> Spinner:
         if self.status is not None:
@@ -196,11 +268,21 @@ class Spinner:
 
 
 def stderr_line(text: str, style: str | None = None) -> None:
-    """Print one notice line to stderr (coloured on a TTY unless NO_COLOR)."""
-    if sys.stderr.isatty():
-        from rich.console import Console
+    """Print one notice or error line to stderr (coloured on a TTY unless NO_COLOR).
 
-        Console(stderr=True, highlight=False).print(text, style=style, markup=False)
-    else:
-        sys.stderr.write(text + "\n")
-        sys.stderr.flush()
+    This is the printing point of every notice and error of the command line: ``text`` is
+    passed through :func:`sanitize` here, so a provider's message, a model id or a file name
+    in it can never carry a control sequence to the terminal (or to a log a pipe fills).
+    A stderr that is closed is ignored.
+    """
+    text = sanitize(text)
+    try:
+        if sys.stderr.isatty():
+            from rich.console import Console
+
+            Console(stderr=True, highlight=False).print(text, style=style, markup=False)
+        else:
+            sys.stderr.write(text + "\n")
+            sys.stderr.flush()
+    except (BrokenPipeError, ValueError):
+        pass

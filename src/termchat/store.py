@@ -99,9 +99,55 @@ class StoredMessage:
     attachments: list[dict[str, Any]] = field(default_factory=list)
 
 
+#: The ``error`` of a user message whose reply is still being fetched: ``ask`` stores the
+#: question with ``awaiting reply: pid N`` and clears it when the reply is stored (or replaces it
+#: with ``no reply: WHY`` when none came). A question still marked awaiting whose process is
+#: gone lost its reply with its client (SIGKILL, a crash, power loss).
+AWAITING_PREFIX = "awaiting reply: pid "
+NO_REPLY_PREFIX = "no reply: "
+
+
+def awaiting_marker() -> str:
+    """The ``error`` to store a question with while this process fetches its reply."""
+    return f"{AWAITING_PREFIX}{os.getpid()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def no_reply_note(role: str | None, error: str | None) -> str | None:
+    """What the history shows for a conversation whose last message is ``role`` with
+    ``error``: ``None`` when the last message is a reply; for a question without an answer,
+    ``"no reply yet (pid N is still running)"``, ``"no reply (the client was killed)"``,
+    ``"no reply (WHY)"`` (a failure before any text, e.g. the provider's error), or
+    ``"no reply"`` (an older row that says nothing more)."""
+    if role != "user":
+        return None
+    err = error or ""
+    if err.startswith(AWAITING_PREFIX):
+        try:
+            pid = int(err[len(AWAITING_PREFIX):].split()[0])
+        except (ValueError, IndexError):
+            pid = 0
+        if pid and pid != os.getpid() and _pid_alive(pid):
+            return f"no reply yet (pid {pid} is still running)"
+        return "no reply (the client was killed)"
+    if err.startswith(NO_REPLY_PREFIX):
+        return f"no reply ({err[len(NO_REPLY_PREFIX):]})"
+    return "no reply"
+
+
 @dataclass
 class Conversation:
-    """A conversation row; ``options`` are model options (temperature, …) kept with it."""
+    """A conversation row; ``options`` are model options (temperature, …) kept with it.
+    ``last_role``/``last_error`` describe its newest message (see :func:`no_reply_note`)."""
 
     id: str
     title: str
@@ -114,6 +160,14 @@ class Conversation:
     cost_usd: float = 0.0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    last_role: str | None = None
+    last_error: str | None = None
+
+    @property
+    def no_reply(self) -> str | None:
+        """:func:`no_reply_note` of the newest message: ``None`` unless the conversation ends
+        with a question that has no answer."""
+        return no_reply_note(self.last_role, self.last_error)
 
 
 class Store:
@@ -198,13 +252,19 @@ class Store:
             cost_usd=(row["cost"] or 0.0) if "cost" in keys else 0.0,
             prompt_tokens=(row["pt"] or 0) if "pt" in keys else 0,
             completion_tokens=(row["ct"] or 0) if "ct" in keys else 0,
+            last_role=row["last_role"] if "last_role" in keys else None,
+            last_error=row["last_error"] if "last_error" in keys else None,
         )
 
     _CONV_SELECT = (
         "SELECT c.*, (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id) AS n,"
         " (SELECT sum(cost_usd) FROM messages m WHERE m.conversation_id = c.id) AS cost,"
         " (SELECT sum(prompt_tokens) FROM messages m WHERE m.conversation_id = c.id) AS pt,"
-        " (SELECT sum(completion_tokens) FROM messages m WHERE m.conversation_id = c.id) AS ct"
+        " (SELECT sum(completion_tokens) FROM messages m WHERE m.conversation_id = c.id) AS ct,"
+        " (SELECT role FROM messages m WHERE m.conversation_id = c.id ORDER BY m.id DESC LIMIT 1)"
+        " AS last_role,"
+        " (SELECT error FROM messages m WHERE m.conversation_id = c.id ORDER BY m.id DESC LIMIT 1)"
+        " AS last_error"
         " FROM conversations c"
     )
 

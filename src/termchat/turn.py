@@ -33,6 +33,27 @@ class Outcome:
     interrupted: bool = False
     error: TermchatError | None = None
     notices: list[str] = field(default_factory=list)
+    #: the signal that stopped the request (``signal.SIGTERM``), or ``None``
+    signal: int | None = None
+    #: the reader of standard output went away (``| head``) and the request was stopped
+    output_closed: bool = False
+
+    def stop_reason(self) -> str:
+        """Why a request without an answer ended, in a few words (for the history):
+        ``"terminated by SIGTERM"``, ``"standard output was closed"``, ``"interrupted"``, or
+        the error's message."""
+        if self.signal is not None:
+            import signal
+
+            try:
+                return f"terminated by {signal.Signals(self.signal).name}"
+            except ValueError:
+                return f"terminated by signal {self.signal}"
+        if self.output_closed:
+            return "standard output was closed"
+        if self.error is not None:
+            return self.error.message
+        return "interrupted before any text arrived" if self.interrupted else "no text arrived"
 
 
 def history_messages(store: Any, cid: str) -> list[Message]:
@@ -48,12 +69,22 @@ def history_messages(store: Any, cid: str) -> list[Message]:
     return out
 
 
-def store_reply(store: Any, cid: str, outcome: Outcome) -> int | None:
-    """Store a reply when any text arrived; a reply cut short (Ctrl+C, Esc, an error after
-    text) is stored with ``interrupted`` and the error's message. Returns the message id, or
-    ``None`` when there was nothing to store."""
+def store_reply(store: Any, cid: str, outcome: Outcome, user_mid: int | None = None) -> int | None:
+    """Store a reply when any text arrived; a reply cut short (Ctrl+C, Esc, SIGTERM, a closed
+    standard output, an error after text) is stored with ``interrupted`` and the error's
+    message. Returns the message id, or ``None`` when there was nothing to store.
+
+    ``user_mid``: the question's row, stored with :func:`termchat.store.awaiting_marker`; its
+    marker is cleared when a reply is stored, or becomes ``no reply: WHY`` when none arrived
+    (what ``termchat history`` shows for it)."""
+    from .store import NO_REPLY_PREFIX
+
     if not (outcome.text or outcome.reasoning):
+        if user_mid is not None:
+            store.update_message(user_mid, error=NO_REPLY_PREFIX + outcome.stop_reason())
         return None
+    if user_mid is not None:
+        store.update_message(user_mid, error=None)
     return store.add_message(
         cid, "assistant", outcome.text,
         model=outcome.model, reasoning=outcome.reasoning or None,
@@ -61,7 +92,9 @@ def store_reply(store: Any, cid: str, outcome: Outcome) -> int | None:
         cost_usd=outcome.cost_usd, duration_s=outcome.duration_s, ttft_s=outcome.ttft_s,
         finish_reason=outcome.finish_reason,
         interrupted=outcome.interrupted or outcome.error is not None,
-        error=outcome.error.message if outcome.error else None,
+        error=outcome.error.message if outcome.error else (
+            outcome.stop_reason() if outcome.signal is not None or outcome.output_closed else None
+        ),
     )
 
 

@@ -40,8 +40,9 @@ class _Progress:
     otherwise. ``notify(text)`` prints a notice line, ``advance()`` counts a step."""
 
     def __init__(self, label: str, total: int):
-        from ..render import Spinner
+        from ..render import Spinner, sanitize
 
+        label = sanitize(label)  # it may hold a model id or a file name
         interactive = sys.stderr.isatty()
         self.bar: Any = None
         self.task: Any = None
@@ -51,7 +52,7 @@ class _Progress:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
             self.bar = Progress(
-                TextColumn("{task.description}"),
+                TextColumn("{task.description}", markup=False),
                 BarColumn(),
                 MofNCompleteColumn(),
                 console=Console(stderr=True),
@@ -71,11 +72,12 @@ class _Progress:
         self.spinner.stop()
 
     def notify(self, text: str) -> None:
-        from ..render import stderr_line
+        from ..render import sanitize, stderr_line
 
         self.spinner.stop()
         if self.bar is not None:
-            self.bar.console.print(f"termchat: {text}", style="yellow", markup=False, highlight=False)
+            self.bar.console.print(sanitize(f"termchat: {text}"), style="yellow", markup=False,
+                                   highlight=False)
         else:
             stderr_line(f"termchat: {text}", style="yellow")
 

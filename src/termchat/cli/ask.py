@@ -26,9 +26,55 @@ flushed as it arrives (control characters neutralised unless --raw). Notices, us
 go to stderr. The exchange is stored in the history (continue it with -c, or here and in
 `termchat chat` with --cid ID) unless --no-log.
 
+--key puts the key in this process's command line, which other users of the machine can read
+(ps); prefer --key-env NAME (the key is read from that environment variable) or `termchat keys
+set`.
+
 Exit codes: 0 ok, 1 provider error, 2 usage error, 3 configuration or authentication,
-4 network or timeout, 130 interrupted (what arrived is printed and stored as interrupted).
+4 network or timeout, 130 interrupted, 141 standard output closed (| head), 143 terminated
+(SIGTERM) — in the last three cases what arrived is stored as interrupted.
 """
+
+#: ``--key`` help, shared by ``ask``, ``image`` and ``speak``.
+KEY_HELP = (
+    "API key for this call (beats env and keys file). Visible to other users in the process "
+    "list: prefer --key-env."
+)
+KEY_ENV_HELP = "Read the API key for this call from the environment variable NAME."
+
+
+def key_from_options(key: str | None, key_env: str | None) -> str | None:
+    """The key given with ``--key`` or, with ``--key-env NAME``, the value of ``$NAME``
+    (``None`` when neither is given).
+
+    Raises:
+        UsageError: both options, an invalid NAME, or ``$NAME`` is unset or empty (exit 2).
+    """
+    if key_env is None:
+        return key
+    import os
+
+    if key is not None:
+        raise UsageError("give --key or --key-env, not both")
+    name = key_env.strip().lstrip("$")
+    if not name or "=" in name or "\0" in name:
+        raise UsageError(f"--key-env takes an environment variable name, not {key_env!r}")
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise UsageError(f"--key-env {name}: the environment variable {name} is not set or empty",
+                         hint=f"export {name}=… first")
+    return value
+
+
+def show_keys_warnings() -> None:
+    """Print, once each, the warnings found while reading the keys file (see
+    :func:`termchat.config.check_keys_file`) on stderr."""
+    from ..config import pop_keys_warnings
+    from ..render import stderr_line
+
+    for warning in pop_keys_warnings():
+        stderr_line(warning, style="yellow")
+
 
 
 def parse_option_value(raw: str) -> Any:
@@ -118,7 +164,8 @@ def register(app: typer.Typer) -> None:
         no_log: bool = typer.Option(False, "--no-log", help="Do not store this exchange."),
         raw: bool = typer.Option(False, "--raw", help="Pass control characters through untouched."),
         api_base: str = typer.Option(None, "--api-base", help="OpenAI-compatible base URL for this call."),
-        key: str = typer.Option(None, "--key", help="API key for this call (beats env and keys file)."),
+        key: str = typer.Option(None, "--key", help=KEY_HELP),
+        key_env: str = typer.Option(None, "--key-env", metavar="NAME", help=KEY_ENV_HELP),
         no_warm: bool = typer.Option(False, "--no-warm", help="Run in-process, without the warm core."),
     ) -> None:
         code = run_ask(
@@ -134,7 +181,7 @@ def register(app: typer.Typer) -> None:
             no_log=no_log,
             raw=raw,
             api_base=api_base,
-            key=key,
+            key=key_from_options(key, key_env),
             no_warm=no_warm,
         )
         if code:
@@ -159,13 +206,18 @@ def run_ask(
     no_warm: bool = False,
 ) -> int:
     """The ``ask`` flow; returns the exit code (raises :class:`TermchatError` before any request
-    is made, for bad input or configuration)."""
+    is made, for bad input or configuration).
+
+    Exit codes besides the errors': 0 ok, 130 Ctrl+C, 143 SIGTERM, 141 standard output closed;
+    in those three cases what arrived is stored as interrupted (a question without any answer
+    is marked ``no reply: WHY``; see :func:`termchat.store.no_reply_note`)."""
     from ..config import load_config
     from ..core.catalog import pick_default_model, resolve_model
     from ..core.types import ChatRequest, Message
     from ..render import stderr_line
     from ..store import Store
-    from ..turn import Outcome, history_messages, store_reply, title_for
+    from ..turn import history_messages
+    from .runner import SignalGuard
 
     config = load_config()
     if no_warm:
@@ -190,6 +242,7 @@ def run_ask(
     if not name:
         name, why = pick_default_model(config)
     rm = resolve_model(name, config, api_base=api_base, api_key=key)
+    show_keys_warnings()
     if why:
         stderr_line(f"termchat: using {rm.id} ({why})", style="dim")
 
@@ -208,6 +261,27 @@ def run_ask(
         api_base=api_base, api_key=key,
     )
 
+    with SignalGuard() as guard:  # from here on, SIGTERM stores what arrived
+        return _run(
+            req, config, rm, store, conv, text, typed_options, guard,
+            model=model, system=system, sys_prompt=sys_prompt, logging_on=logging_on,
+            as_json=as_json, raw=raw, show_usage=show_usage,
+        )
+
+
+def _run(req: Any, config: Any, rm: Any, store: Any, conv: Any, text: str,
+         typed_options: dict[str, Any], guard: Any, *, model: str | None, system: str | None,
+         sys_prompt: str | None, logging_on: bool, as_json: bool, raw: bool,
+         show_usage: bool) -> int:
+    """Store the question, run the request, store the reply, print JSON/usage/errors; returns
+    the exit code."""
+    import os
+
+    from ..render import json_dumps, stderr_line
+    from ..store import awaiting_marker
+    from ..turn import Outcome, store_reply, title_for
+    from .runner import EXIT_OUTPUT_CLOSED, stream_to_terminal
+
     conv_id = conv.id if conv else None
     user_mid = None
     if logging_on and store is not None:
@@ -222,16 +296,14 @@ def run_ask(
                 updates["system"] = system
             if updates:
                 store.update_conversation(conv.id, **updates)
-        user_mid = store.add_message(conv.id, "user", text)
+        user_mid = store.add_message(conv.id, "user", text, error=awaiting_marker())
 
     outcome = Outcome(model=rm.id)
-    from .runner import stream_to_terminal
-
-    stream_to_terminal(req, config, rm, outcome, as_json=as_json, raw=raw)
+    stream_to_terminal(req, config, rm, outcome, as_json=as_json, raw=raw, guard=guard)
 
     assistant_mid = None
     if logging_on and store is not None and conv_id is not None:
-        assistant_mid = store_reply(store, conv_id, outcome)
+        assistant_mid = store_reply(store, conv_id, outcome, user_mid=user_mid)
 
     if as_json:
         doc: dict[str, Any] = {
@@ -256,9 +328,21 @@ def run_ask(
             doc["reasoning"] = outcome.reasoning
         if outcome.error is not None:
             doc["error"] = outcome.error.to_dict()
-        sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
-        sys.stdout.flush()
+        if not outcome.output_closed:
+            try:
+                sys.stdout.write(json_dumps(doc) + "\n")
+                sys.stdout.flush()
+            except (BrokenPipeError, ValueError):
+                outcome.output_closed = True
 
+    if outcome.output_closed:
+        # The reader left (`| head`): quiet, like any Unix filter; Python must not complain
+        # at exit about the output it can no longer flush.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
     if show_usage:
         stderr_line(format_usage(outcome), style="dim")
     if outcome.error is not None:
@@ -266,6 +350,15 @@ def run_ask(
 
         report_error(outcome.error)
         return outcome.error.exit_code
+    if guard.signum is not None:
+        if outcome.signal is None:  # arrived while the reply was being stored
+            outcome.signal = guard.signum
+            from .runner import interrupted_notice
+
+            stderr_line(interrupted_notice(outcome), style="yellow")
+        return 128 + outcome.signal
+    if outcome.output_closed:
+        return EXIT_OUTPUT_CLOSED
     if outcome.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_OK

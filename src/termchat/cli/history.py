@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 import typer
@@ -18,19 +17,25 @@ def register(app: typer.Typer) -> None:
         limit: int = typer.Option(20, "-n", "--limit", help="How many, newest first."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON lines."),
     ) -> None:
-        """List conversations: id, last update, messages, model, title."""
-        from ..render import sanitize
+        """List conversations: id, last update, messages, model, title.
+
+        A conversation whose last question has no answer ends with ``[no reply (…)]``: the
+        client was killed (SIGKILL, a crash), is still running, or the request failed before
+        any text arrived (the reason is given)."""
+        from ..render import json_dumps, sanitize
         from ..store import Store
 
         for c in Store().list_conversations(limit=limit):
             if as_json:
-                typer.echo(json.dumps({
+                typer.echo(json_dumps({
                     "id": c.id, "title": c.title, "model": c.model, "messages": c.message_count,
-                    "updated_at": c.updated_at, "cost_usd": c.cost_usd,
-                }))
+                    "updated_at": c.updated_at, "cost_usd": c.cost_usd, "no_reply": c.no_reply,
+                }, ensure_ascii=True))
             else:
                 when = time.strftime("%Y-%m-%d %H:%M", time.localtime(c.updated_at))
-                typer.echo(f"{c.id}  {when}  {c.message_count:>3}  {c.model or '-'}  {sanitize(c.title)}")
+                note = f"  [{c.no_reply}]" if c.no_reply else ""
+                line = f"{c.id}  {when}  {c.message_count:>3}  {c.model or '-'}  {c.title}{note}"
+                typer.echo(sanitize(line))
 
     @sub.command("show")
     def show(
@@ -39,14 +44,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Print a conversation as Markdown (or JSON)."""
         from ..export import conversation_json, conversation_markdown
-        from ..render import sanitize
+        from ..render import json_dumps, sanitize
         from ..store import Store
 
         store = Store()
         conv = store.get_conversation(cid)
         msgs = store.messages(conv.id)
         if as_json:
-            typer.echo(json.dumps(conversation_json(conv, msgs), indent=2, ensure_ascii=False))
+            typer.echo(json_dumps(conversation_json(conv, msgs), indent=2))
         else:
             typer.echo(sanitize(conversation_markdown(conv, msgs)))
 
@@ -70,7 +75,9 @@ def register(app: typer.Typer) -> None:
 
         store = Store()
         conv = store.get_conversation(cid)
-        if not yes and not typer.confirm(f"Delete conversation {conv.id} ({conv.title!r})?"):
+        from ..render import sanitize
+
+        if not yes and not typer.confirm(sanitize(f"Delete conversation {conv.id} ({conv.title!r})?")):
             raise UsageError("not deleted")
         store.delete_conversation(conv.id)
         typer.echo(f"deleted {conv.id}", err=True)

@@ -46,6 +46,7 @@ LOCAL_OPTIONS = ("output_format", "output_compression")
 
 def register(app: typer.Typer) -> None:
     """Add the ``image`` command to ``app``."""
+    from .ask import KEY_ENV_HELP, KEY_HELP, key_from_options
 
     @app.command("image", help=HELP)
     def image(
@@ -64,13 +65,14 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object: paths, size, model, revised prompt, cost."),
         show: bool = typer.Option(False, "--show", help="Also draw the images on the terminal."),
         api_base: str = typer.Option(None, "--api-base", help="OpenAI-compatible base URL for this call."),
-        key: str = typer.Option(None, "--key", help="API key for this call (beats env and keys file)."),
+        key: str = typer.Option(None, "--key", help=KEY_HELP),
+        key_env: str = typer.Option(None, "--key-env", metavar="NAME", help=KEY_ENV_HELP),
     ) -> None:
         code = run_image(
             prompt=" ".join(prompt or []), model=model, output=output, size=size,
             quality=quality, n=n, style=style, background=background, fmt=fmt,
             compression=compression, moderation=moderation, force=force, as_json=as_json,
-            show=show, api_base=api_base, key=key,
+            show=show, api_base=api_base, key=key_from_options(key, key_env),
         )
         if code:
             raise typer.Exit(code)
@@ -213,6 +215,9 @@ def run_image(
     want = target_format(fmt, output)
     name = model or config.get("image.model")
     rm = resolve_model(name, config, api_base=api_base, api_key=key)
+    from .ask import show_keys_warnings
+
+    show_keys_warnings()
     options = plan_options(
         rm,
         {

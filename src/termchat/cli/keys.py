@@ -74,9 +74,14 @@ def register(app: typer.Typer) -> None:
         if not rows:
             typer.echo("no keys set (termchat keys set PROVIDER)", err=True)
             return
+        from ..render import sanitize
+
         width = max(len(r["provider"]) for r in rows)
-        for r in rows:
-            typer.echo(f"{r['provider']:<{width}}  {r['key']:<12}  {r['source']}")
+        for r in rows:  # provider names may come from the keys file: neutralised
+            typer.echo(sanitize(f"{r['provider']:<{width}}  {r['key']:<12}  {r['source']}"))
+        from .ask import show_keys_warnings
+
+        show_keys_warnings()
 
     @sub.command("remove")
     def remove(provider: str = typer.Argument(..., help="Provider whose stored key to delete.")) -> None:

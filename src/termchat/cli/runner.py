@@ -3,25 +3,97 @@
 The events come from the warm core (a blocking socket client: no asyncio import on that path)
 or, when none answers, from the in-process core — the very same events either way. On a TTY the answer streams as Markdown; into a pipe it is written verbatim (but
 sanitised) and flushed per piece; with ``--json`` nothing streams and the caller prints one
-object. Ctrl+C stops the request (the provider stream is closed) and keeps what arrived.
+object. Ctrl+C stops the request (the provider stream is closed) and keeps what arrived; so do
+SIGTERM (see :class:`SignalGuard`) and a reader of standard output that went away (``| head``).
 """
 
 from __future__ import annotations
 
+import signal
 import sys
 from typing import Any
 
 from ..core.errors import TermchatError
 from ..core.types import ChatRequest, Finished, Notice, ReasoningDelta, TextDelta, Usage
-from ..render import MarkdownWriter, PipeWriter, Sanitizer, Spinner, stderr_line
+from ..render import MarkdownWriter, OutputClosed, PipeWriter, Sanitizer, Spinner, stderr_line
+
+#: Exit code when the reader of standard output went away (128 + SIGPIPE, as a shell reports a
+#: command killed by SIGPIPE).
+EXIT_OUTPUT_CLOSED = 128 + signal.SIGPIPE
+#: Exit code after SIGTERM (128 + 15).
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
+
+class SignalGuard:
+    """SIGTERM while a request runs: stop it the way Ctrl+C does (the provider stream or the
+    warm core's connection is closed), so that what arrived is printed and stored; the caller
+    then exits :data:`EXIT_TERMINATED`. A SIGTERM that comes while the reply is being stored is
+    remembered and honoured after it. Use as a context manager around the request and the
+    storing (main thread only; elsewhere it does nothing).
+
+    Attributes:
+        signum: the signal received, or ``None``.
+        live: ``True`` while a request runs (set by :func:`stream_to_terminal`).
+    """
+
+    SIGNALS = (signal.SIGTERM,)
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.live = False
+        self._saved: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.signum = signum
+        if not self.live:
+            return  # honoured once the reply is stored
+        self.live = False
+        previous = signal.getsignal(signal.SIGINT)
+        if callable(previous):
+            # the current Ctrl+C handler: asyncio.run's (cancels the request's task) or
+            # Python's default (raises KeyboardInterrupt out of a blocking warm-core read)
+            previous(signal.SIGINT, frame)
+        else:
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> SignalGuard:
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                try:
+                    self._saved[sig] = signal.signal(sig, self._handle)
+                except (OSError, ValueError):
+                    pass
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.live = False
+        for sig, previous in self._saved.items():
+            try:
+                signal.signal(sig, previous)
+            except (OSError, ValueError, TypeError):
+                pass
+        self._saved.clear()
 
 
 def stream_to_terminal(
-    req: ChatRequest, config: Any, rm: Any, outcome: Any, *, as_json: bool, raw: bool
+    req: ChatRequest,
+    config: Any,
+    rm: Any,
+    outcome: Any,
+    *,
+    as_json: bool,
+    raw: bool,
+    guard: SignalGuard | None = None,
 ) -> None:
-    """Run ``req`` and fill ``outcome`` (text, usage, timing, interrupted, error): through the
-    warm core when it is enabled and answers, otherwise in-process (then a warm core is started
-    for next time)."""
+    """Run ``req`` and fill ``outcome`` (text, usage, timing, interrupted, signal,
+    output_closed, error): through the warm core when it is enabled and answers, otherwise
+    in-process (then a warm core is started for next time).
+
+    Ctrl+C, a SIGTERM caught by ``guard``, and a closed standard output (EPIPE) stop the
+    request and set ``outcome.interrupted`` (plus ``outcome.signal`` / ``outcome.output_closed``);
+    a notice says so on stderr, except for a closed output (the reader left on purpose)."""
     tty = sys.stdout.isatty()
     writer: Any = None
     if not as_json:
@@ -60,25 +132,35 @@ def stream_to_terminal(
 
         from ..core import engine
 
+        events = engine.stream_chat(req, config, rm)
         try:
-            async for ev in engine.stream_chat(req, config, rm):
+            async for ev in events:
                 handle(ev)
         except asyncio.CancelledError:
             outcome.interrupted = True
         except TermchatError as err:
             outcome.error = err
+        finally:
+            await events.aclose()  # closes the provider stream at once (e.g. after OutputClosed)
 
     from .. import warm
 
     use_warm = warm.enabled(config)
     fell_back = False
+    if guard is not None:
+        guard.live = guard.signum is None
     try:
+        if guard is not None and guard.signum is not None:
+            raise KeyboardInterrupt  # SIGTERM came before the request started
         with spinner:
             served = False
             if use_warm:
+                from contextlib import closing
+
                 try:
-                    for ev in warm.request_events_sync(req, rm, config):
-                        handle(ev)
+                    with closing(warm.request_events_sync(req, rm, config)) as events:
+                        for ev in events:
+                            handle(ev)
                     served = True
                 except warm.WarmUnavailable:
                     pass  # nothing was shown yet: run it here instead
@@ -95,13 +177,35 @@ def stream_to_terminal(
                 asyncio.run(consume())
     except KeyboardInterrupt:
         outcome.interrupted = True
+    except OutputClosed:
+        outcome.interrupted = True
+        outcome.output_closed = True
     finally:
+        if guard is not None:
+            guard.live = False
+            if guard.signum is not None:
+                outcome.interrupted = True
+                outcome.signal = guard.signum
         spinner.stop()
         if outcome.reasoning and sys.stderr.isatty() and not as_json:
             sys.stderr.write("\n")
         if writer is not None:
             writer.finish()  # Markdown on a terminal ends its own line; a pipe gets the exact text
-        if outcome.interrupted and not outcome.error:
-            stderr_line("termchat: interrupted; the partial answer was kept", style="yellow")
+        if outcome.interrupted and not outcome.error and not outcome.output_closed:
+            stderr_line(interrupted_notice(outcome), style="yellow")
         if use_warm and fell_back:
             warm.start_background(float(config.get("warm_core.idle_seconds")))
+
+
+def interrupted_notice(outcome: Any) -> str:
+    """The one stderr line after a request was stopped: by Ctrl+C or by a signal, with or
+    without text (only text that arrived is "kept")."""
+    what = "interrupted"
+    if outcome.signal is not None:
+        try:
+            what = f"terminated by {signal.Signals(outcome.signal).name}"
+        except ValueError:
+            what = f"terminated by signal {outcome.signal}"
+    if outcome.text or outcome.reasoning:
+        return f"termchat: {what}; the partial answer was kept"
+    return f"termchat: {what} before any answer arrived"

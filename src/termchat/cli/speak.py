@@ -35,6 +35,7 @@ AUDIO_FORMATS = ("mp3", "wav", "opus", "flac", "aac", "pcm")
 
 def register(app: typer.Typer) -> None:
     """Add the ``speak`` command to ``app``."""
+    from .ask import KEY_ENV_HELP, KEY_HELP, key_from_options
 
     @app.command("speak", help=HELP)
     def speak(
@@ -48,12 +49,13 @@ def register(app: typer.Typer) -> None:
         force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
         play: bool = typer.Option(False, "--play", help="Play the audio (after writing -o, if given)."),
         api_base: str = typer.Option(None, "--api-base", help="OpenAI-compatible base URL for this call."),
-        key: str = typer.Option(None, "--key", help="API key for this call (beats env and keys file)."),
+        key: str = typer.Option(None, "--key", help=KEY_HELP),
+        key_env: str = typer.Option(None, "--key-env", metavar="NAME", help=KEY_ENV_HELP),
     ) -> None:
         code = run_speak(
             text=" ".join(text or []), model=model, voice=voice, fmt=fmt, speed=speed,
             instructions=instructions, output=output, force=force, play=play,
-            api_base=api_base, key=key,
+            api_base=api_base, key=key_from_options(key, key_env),
         )
         if code:
             raise typer.Exit(code)
@@ -156,6 +158,9 @@ def run_speak(
         decode_for_playback(b"", fmt_)  # raises the clear "only wav/pcm" UsageError
     name = model or config.get("speech.model")
     rm = resolve_model(name, config, api_base=api_base, api_key=key)
+    from .ask import show_keys_warnings
+
+    show_keys_warnings()
     voice_ = voice or str(config.get("speech.voice"))
     options = plan_speech(rm, voice_, speed, instructions, fmt_)
 
