@@ -184,8 +184,11 @@ async def test_connection_refused(home):
     assert isinstance(err, ConnectionFailedError) and err.exit_code == 4
 
 
-async def test_stream_cut_off_keeps_text_and_is_a_connection_error(home, fake):
-    fake.script({"text": "one two three four five six", "disconnect_after": 3})
+@pytest.mark.parametrize("transfer", ["chunked", "eof"])
+async def test_stream_cut_off_keeps_text_and_is_a_connection_error(home, fake, transfer):
+    # chunked: the body is cut mid-chunk (a protocol error below LiteLLM); eof: the connection
+    # closes cleanly and only the missing finish reason tells (LiteLLM 1.106 ends silently)
+    fake.script({"text": "one two three four five six", "disconnect_after": 3, "transfer": transfer})
     events, err = await _collect(_req(fake))
     assert isinstance(err, ConnectionFailedError) and err.exit_code == 4
     assert _text(events) == "one two three"
@@ -220,7 +223,38 @@ async def test_cancellation_closes_the_stream(home, fake):
     assert 3 <= len(got) < 200
 
 
-async def test_keys_never_leak_into_errors(home, fake):
+@pytest.fixture
+def log_file(home):
+    """termchat's log file under this test's home, really written to.
+
+    The log handler is made once per process, for the TERMCHAT_HOME of the moment (that of
+    whichever test logged first), and LiteLLM's loggers are routed to it once, when LiteLLM is
+    loaded. So: point termchat's logger and the routed loggers at a new handler for this home,
+    and put the previous ones back afterwards."""
+    import logging
+
+    from termchat import logs
+
+    engine.load_litellm()
+    names = ("termchat", *engine._NOISY_LOGGERS, "py.warnings")
+    saved = {n: (logging.getLogger(n).handlers, logging.getLogger(n).level) for n in names}
+    previous = logs._handler
+    logs._handler = None
+    logs.route_loggers((*engine._NOISY_LOGGERS, "py.warnings"))
+    handler = logs._handler
+    try:
+        yield home / "logs" / "termchat.log"
+    finally:
+        handler.close()
+        logs._handler = previous
+        for n, (handlers, level) in saved.items():
+            logging.getLogger(n).handlers = handlers
+            logging.getLogger(n).setLevel(level)
+
+
+async def test_keys_never_leak_into_errors(home, fake, log_file):
+    import logging
+
     secret = "sk-test-SECRETSECRETSECRET1234"
     fake.script({"error": 401, "message": f"Incorrect API key provided: {secret}"})
     req = _req(fake, api_key=secret)
@@ -229,9 +263,18 @@ async def test_keys_never_leak_into_errors(home, fake):
     assert secret not in str(err) and secret not in (err.hint or "")
     sent = fake.requests_to("/v1/chat/completions")[0].headers["authorization"]
     assert sent == f"Bearer {secret}"  # it did reach the provider
-    log = (home / "logs" / "termchat.log")
-    if log.exists():
-        assert secret not in log.read_text()
+    # nor into the log file. The request above logged nothing there (at WARNING and up), so
+    # log the provider's answer through two loggers termchat routes there (the OpenAI SDK's,
+    # which LiteLLM's own redaction does not cover, and termchat's own), the key in the
+    # arguments and in the message
+    logging.getLogger("openai").warning("provider said: %s", f"Incorrect API key provided: {secret}")
+    from termchat.logs import get_logger
+
+    get_logger().error(f"request failed: Authorization: Bearer {secret}")
+    text = log_file.read_text()  # it exists: it was written
+    assert secret not in text
+    assert "openai WARNING provider said: Incorrect API key provided: ***" in text
+    assert "termchat ERROR request failed: Authorization: Bearer ***" in text
 
 
 def test_events_round_trip_through_json():

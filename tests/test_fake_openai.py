@@ -284,7 +284,7 @@ def test_error_specs(
 
 
 def test_disconnect_truncates_stream(srv: FakeOpenAI) -> None:
-    srv.script({"text": "partial answer that will be cut", "disconnect_after": 3})
+    srv.script({"text": "partial answer that will be cut", "disconnect_after": 3, "transfer": "eof"})
     sock = raw_http(srv.port, "POST", "/v1/chat/completions", chat_body(stream=True))
     with sock:
         raw = read_all(sock)  # returns only because the server closed the socket
@@ -306,7 +306,7 @@ def test_stall_before_headers_times_out_client(srv: FakeOpenAI) -> None:
 
 
 def test_stall_mid_stream_then_stop_releases_connection(srv: FakeOpenAI) -> None:
-    srv.script({"stall": 30, "text": "ab cd ef", "stall_after": 1})
+    srv.script({"stall": 30, "text": "ab cd ef", "stall_after": 1, "transfer": "eof"})
     sock = raw_http(srv.port, "POST", "/v1/chat/completions", chat_body(stream=True), timeout=0.3)
     with sock:
         got = b""

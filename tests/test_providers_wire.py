@@ -135,6 +135,8 @@ def _assert_key_sent(w: Wire, call: Any) -> None:
 
 
 def _post(url: str, body: Any, headers: dict[str, str] | None = None) -> tuple[int, dict, bytes]:
+    """POST JSON; a body cut short (the server closed mid-chunk) is returned as far as it came."""
+    import http.client
     import urllib.error
     import urllib.request
 
@@ -142,7 +144,10 @@ def _post(url: str, body: Any, headers: dict[str, str] | None = None) -> tuple[i
                                  headers={"Content-Type": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status, dict(resp.headers), resp.read()
+            try:
+                return resp.status, dict(resp.headers), resp.read()
+            except http.client.IncompleteRead as exc:
+                return resp.status, dict(resp.headers), exc.partial
     except urllib.error.HTTPError as exc:
         return exc.code, dict(exc.headers), exc.read()
 

@@ -50,7 +50,11 @@ Keys accepted by every family: ``family`` (explicit routing), ``error`` (HTTP
 status; with ``message``, ``code``, ``type``, ``param``), ``headers`` (extra
 response headers), ``stall`` (seconds to hold the connection open),
 ``stall_after`` (number of streamed chunks sent before stalling; 0 = before any
-byte, the only mode for non-streamed responses) and ``delay`` (seconds).
+byte, the only mode for non-streamed responses), ``delay`` (seconds) and ``transfer``
+(how a stream is framed: ``"chunked"``, the default, as the providers' servers send it, so
+that a connection closed mid-body is a protocol error to the client; or ``"eof"``, a body
+that ends where the connection closes, so that a cut can only be told from the stream's own
+final event).
 
 The family of a spec is: its ``family`` key, else the ``family=`` argument of
 :meth:`FakeOpenAI.script`, else ``images``/``speech``/``pull`` when the spec has
@@ -116,6 +120,7 @@ _COMMON_KEYS = {
     "stall",
     "stall_after",
     "delay",
+    "transfer",
 }
 _FAMILY_KEYS = {
     "chat": {
@@ -719,6 +724,7 @@ class _Handler(BaseHTTPRequestHandler):
         content_type: str | None,
         length: int | None,
         extra: dict[str, Any] | None = None,
+        chunked: bool = False,
     ) -> None:
         self.send_response(status)
         if content_type:
@@ -726,6 +732,8 @@ class _Handler(BaseHTTPRequestHandler):
         if length is not None:
             self.send_header("Content-Length", str(length))
         else:
+            if chunked:  # as the providers' servers stream: a cut body is then detectable
+                self.send_header("Transfer-Encoding", "chunked")
             self.send_header("Cache-Control", "no-cache")
             self.send_header("Connection", "close")
             self.close_connection = True
@@ -802,21 +810,30 @@ class _Handler(BaseHTTPRequestHandler):
         disconnect_after = spec.get("disconnect_after")
         if stall and stall_after <= 0:
             self.owner._wait(stall)
-        self._send_head(200, content_type, None, spec.get("headers"))
+        chunked = spec.get("transfer", "chunked") == "chunked"
+        self._send_head(200, content_type, None, spec.get("headers"), chunked=chunked)
+        write = self._write_chunk if chunked else self._write
         for i, piece in enumerate(pieces):
             if disconnect_after is not None and i >= int(disconnect_after):
                 self._abort(spec.get("disconnect_mode", "close"))
                 return
             if i and delay:
                 self.owner._wait(delay)
-            self._write(piece)
+            write(piece)
             if stall and i + 1 == stall_after:
                 self.owner._wait(stall)
         if disconnect_after is not None:
             self._abort(spec.get("disconnect_mode", "close"))
             return
         for chunk in tail:
-            self._write(chunk)
+            write(chunk)
+        if chunked:
+            self._write(b"0\r\n\r\n")
+
+    def _write_chunk(self, data: bytes) -> None:
+        """One piece of a ``Transfer-Encoding: chunked`` body."""
+        if data:
+            self._write(b"%x\r\n%s\r\n" % (len(data), data))
 
     # -- routing ----------------------------------------------------------------------
 

@@ -95,6 +95,9 @@ class Facts:
         retry_after: seconds from ``Retry-After``/``retry-after-ms``, or ``None``.
         transport: the chain holds a transport failure (httpx/aiohttp connection or protocol
             error, Python's ``ConnectionError``): no complete HTTP answer arrived.
+        adapter_error: the chain holds an exception raised by one of LiteLLM's provider
+            adapters (``litellm.llms.*``, e.g. ``AnthropicError``): the provider's own answer,
+            such as an error event inside a stream, was read and refused.
     """
 
     status: int | None = None
@@ -103,6 +106,7 @@ class Facts:
     names: list[str] = field(default_factory=list)
     retry_after: float | None = None
     transport: bool = False
+    adapter_error: bool = False
 
     def has(self, codes: frozenset[str]) -> bool:
         """Whether any of the provider's codes is in ``codes``."""
@@ -228,6 +232,8 @@ def facts_of(exc: BaseException) -> Facts:
         f.names.append(type(e).__name__)
         if type(e).__name__ in _TRANSPORT_NAMES or isinstance(e, ConnectionError):
             f.transport = True
+        if type(e).__module__.startswith("litellm.llms."):
+            f.adapter_error = True
         if f.status is None:
             for obj in (e, getattr(e, "response", None)):
                 st = getattr(obj, "status_code", None)
@@ -318,6 +324,9 @@ def classify(
         return ProviderError(f"{who} had a server error ({shown}): {msg}", hint="try again in a moment",
                              retry_after=f.retry_after, retryable=True)
     if mid_stream and not f.codes:
+        if f.adapter_error:  # an error event inside the stream (LiteLLM drops its type)
+            return ProviderError(f"{who} reported an error in the middle of the answer: {msg}",
+                                 hint="try again in a moment", retryable=True)
         where = f" at {rm.api_base}" if rm and rm.api_base else ""
         return ConnectionFailedError(f"the stream from {who}{where} broke off: {msg}",
                                      hint="try again; the partial answer was kept")
