@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, clean_env, write_config
+from tests.conftest import ROOT, clean_env, needs, write_config
 
 COMPLETIONS = ROOT / "completions"
 HEAVY = ("litellm", "textual", "openai", "PIL", "sounddevice", "pydantic", "rich")
@@ -187,11 +187,11 @@ def test_checked_in_scripts_are_up_to_date(home):
         assert "_TERMCHAT_COMPLETE=complete_" in (COMPLETIONS / name).read_text()
 
 
-@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 def test_the_bash_script_completes_in_a_real_bash(home):
+    needs(shutil.which("bash") is not None, "bash is not installed")
     bindir = Path(sys.executable).parent
-    if not (bindir / "termchat").exists():
-        pytest.skip("the termchat console script is not installed next to this Python")
+    needs((bindir / "termchat").exists(),
+          "the termchat console script is not installed next to this Python")
     env = clean_env(home, PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
     script = (f"source '{COMPLETIONS / 'termchat.bash'}'\n"
               "complete -p termchat\n"

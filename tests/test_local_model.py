@@ -9,11 +9,14 @@ import sqlite3
 import pytest
 
 from termchat.core.catalog import embedded_available
+from tests.conftest import needs
 
-pytestmark = [
-    pytest.mark.local,
-    pytest.mark.skipif(not embedded_available(), reason="the `local` extra is not installed"),
-]
+pytestmark = [pytest.mark.local]
+
+
+@pytest.fixture(autouse=True)
+def _needs_the_embedded_model():
+    needs(embedded_available(), "the embedded model (the `local` extra) is not installed")
 
 
 async def test_core_streams_token_by_token_with_usage(home):

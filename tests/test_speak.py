@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import clean_env
+from tests.conftest import clean_env, needs
 from tests.support.fake_openai import make_wav
 from tests.support.tty import run_on_tty
 
@@ -90,9 +90,9 @@ def file_device(tmp_path, home):
     """ALSA env whose default output writes raw samples to ``tmp_path/played.raw``."""
     played = tmp_path / "played.raw"
     env = alsa_config(tmp_path, ALSA_FILE_CONF.format(path=played))
-    if portaudio_output(env, home) is None:
-        pytest.skip("PortAudio finds no output device even with the test ALSA config "
-                    "(is libportaudio2 with ALSA support installed?)")
+    needs(portaudio_output(env, home) is not None,
+          "PortAudio finds no output device even with the test ALSA config "
+          "(is libportaudio2 with ALSA support installed?)")
     return env, played
 
 
@@ -173,8 +173,8 @@ def test_ctrl_c_stops_playback(fake, home, tmp_path):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env(home, **env), cwd=home,
     )
     try:
-        if not started.wait(60):
-            pytest.skip("PortAudio did not open the test ALSA device")
+        needs(started.wait(60), "PortAudio did not open the test ALSA device "
+              "(is libportaudio2 with ALSA support installed?)")
         time.sleep(0.5)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=15)
@@ -194,8 +194,9 @@ def test_ctrl_c_stops_playback(fake, home, tmp_path):
 
 def test_no_audio_device_is_a_clear_error_after_the_file(cli, fake, home, tmp_path):
     env = alsa_config(tmp_path, ALSA_NO_DEVICE_CONF)
-    if portaudio_output(env, home) is not None:
-        pytest.skip("this machine has a real sound card that PortAudio finds anyway")
+    needs(portaudio_output(env, home) is None,
+          "this machine has a real sound card that PortAudio finds anyway, so there is no "
+          "machine without an output device to test")
     r = cli("speak", "Hello", "--play", "--api-base", fake.base_url, "-o", "hello.wav", env=env)
     assert r.returncode == 1
     assert "no audio output device" in one_line_error(r.stderr)

@@ -13,10 +13,11 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import clean_env, read_until, write_config
+from tests.conftest import clean_env, read_until, warm_core_pids, write_config
 
 
 def _env(home, **kw):
+    """:func:`clean_env` with the warm core on (``kw`` may not turn it off: use the result)."""
     env = clean_env(home, **kw)
     env.pop("TERMCHAT_NO_WARM")
     return env
@@ -76,10 +77,20 @@ def test_start_reuse_stop_and_same_answers(whome, fake):
 
 def test_no_warm_flags(whome, fake):
     write_config(whome, f'[endpoints.fake]\napi_base = "{fake.base_url}"\n')
-    assert _ask(whome, "-m", "fake/x", "--no-warm", "q").returncode == 0
-    assert _ask(whome, "-m", "fake/x", "q", env=_env(whome, TERMCHAT_NO_WARM="1")).returncode == 0
-    time.sleep(1.0)
-    assert _status(whome)["running"] is False
+    r = _ask(whome, "-m", "fake/x", "--no-warm", "q")
+    assert r.returncode == 0, r.stderr
+    r = _ask(whome, "-m", "fake/x", "q", env={**_env(whome), "TERMCHAT_NO_WARM": "1"})
+    assert r.returncode == 0, r.stderr
+    assert len(fake.requests_to("/v1/chat/completions")) == 2  # both answered in-process
+    # a core started in the background takes its lock at once and binds its socket ~1 s
+    # later (warm.START_DELAY); wait well past both before looking for any trace of one
+    time.sleep(3.0)
+    assert warm_core_pids(whome) == []  # no core process, not even one still starting
+    run = whome / "run"
+    assert not run.exists() or not [p.name for p in run.iterdir()]  # no lock, no socket
+    assert not (whome / "logs" / "warm-core.log").exists()  # start_background never ran
+    st = _status(whome)
+    assert st["running"] is False and not st.get("starting") and "pid" not in st, st
 
 
 def _start_core(home, idle=600.0):
@@ -108,6 +119,7 @@ def test_kill_9_mid_stream_keeps_partial_and_never_hangs(whome, fake):
 
 
 def test_stale_socket_and_other_version_fall_back_in_process(whome, fake):
+    import termchat
     from termchat import warm
 
     write_config(whome, f'[endpoints.fake]\napi_base = "{fake.base_url}"\n')
@@ -127,6 +139,8 @@ def test_stale_socket_and_other_version_fall_back_in_process(whome, fake):
     srv.listen(5)
     import threading
 
+    asked = []  # the request lines the fake core received
+
     def other_version():
         for _ in range(6):
             try:
@@ -134,9 +148,12 @@ def test_stale_socket_and_other_version_fall_back_in_process(whome, fake):
             except OSError:
                 return
             try:
-                if c.recv(65536):  # the client's liveness probe sends nothing
+                c.settimeout(10)
+                line = c.makefile("rb").readline()  # the client's liveness probe sends nothing
+                if line:
+                    asked.append(json.loads(line))
                     c.sendall(json.dumps({"error": {"type": "version", "message": "0.0.1"}}).encode() + b"\n")
-            except OSError:
+            except (OSError, ValueError):
                 pass
             c.close()
 
@@ -144,7 +161,14 @@ def test_stale_socket_and_other_version_fall_back_in_process(whome, fake):
     t.start()
     r = _ask(whome, "-m", "fake/x", "--no-log", "q", env=env)
     srv.close()
-    assert r.returncode == 0 and r.stdout == b"Hello from the scripted server."
+    t.join(timeout=10)
+    assert r.returncode == 0 and r.stdout == b"Hello from the scripted server.", r.stderr
+    # the client did ask the other-version core, which refused it; then it answered here
+    chats = [m for m in asked if m.get("op") == "chat"]
+    assert chats, f"the fake core was never asked for a chat (it got {asked!r})"
+    assert chats[0]["version"] == termchat.__version__
+    assert chats[0]["request"]["messages"][-1]["content"] == "q"
+    assert len(fake.requests_to("/v1/chat/completions")) == 2  # stale socket + other version
     assert warm.env_fingerprint({"OPENAI_API_KEY": "a"}) != warm.env_fingerprint({"OPENAI_API_KEY": "b"})
     assert warm.env_fingerprint({"PWD": "/a"}) == warm.env_fingerprint({"PWD": "/b"})
 
@@ -293,8 +317,12 @@ def test_status_and_stop_of_a_core_that_is_starting(whome):
     env = _env(whome)
     subprocess.run([sys.executable, "-c", "from termchat import warm; assert warm.start_background(600.0)"],
                    env=env, timeout=60, check=True)
-    st = _status(whome)  # it waits 1 s, then imports the provider core for seconds
-    assert st["running"] is False and st["starting"] is True and st["pid"] > 0
+    # it takes its lock as soon as Python has started (a status asked sooner sees no core),
+    # waits 1 s, then imports the provider core for seconds
+    deadline = time.monotonic() + 5
+    while not (st := _status(whome)).get("starting") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert st["running"] is False and st.get("starting") is True and st["pid"] > 0, st
     r = subprocess.run([sys.executable, "-m", "termchat", "warm", "stop"], capture_output=True, text=True,
                        env=env, timeout=60)
     assert r.returncode == 0 and f"warm core {st['pid']} stopped (it was starting)" in r.stderr

@@ -249,15 +249,35 @@ async def test_attach_image_is_sent_and_stored(home, fake, tmp_path):
 
 
 async def test_attach_via_dialog(home, fake, tmp_path):
+    from termchat.tui.widgets.prompt import AttachmentChip
+
     png = tmp_path / "p.png"
     png.write_bytes(make_png(2, 2))
+    fake.script({"text": "a tiny square"})
     app = make_app(home, fake)
     async with app.run_test(size=(100, 30)) as pilot:
+        main = app.screen
         await pilot.press("ctrl+o")
-        await pilot.pause()
+        await wait_for(pilot, lambda: app.screen is not main, what="the attach dialog")
         app.screen.query_one("Input").value = str(png)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.query_one("#attachments").attachments)
+        bar = main.query_one("#attachments")
+        await wait_for(pilot, lambda: bar.attachments, what="the attachment")
+        await wait_for(pilot, lambda: app.screen is main, what="the dialog to close")
+        # shown: one chip naming the file, in a visible bar
+        assert len(bar.attachments) == 1
+        chips = list(bar.query(AttachmentChip))
+        assert len(chips) == 1 and "p.png" in str(chips[0].label)
+        assert bar.display and chips[0].region.area > 0
+        # sent with the next message, then stored with it
+        await type_and_send(pilot, "and this?")
+        await replied(pilot, fake, 1)
+        content = chat_bodies(fake)[-1]["messages"][-1]["content"]
+        assert content[0] == {"type": "text", "text": "and this?"}
+        assert content[1]["image_url"]["url"].startswith("data:image/png;base64,")
+        row = app.store.messages(app.conv.id)[0]
+        assert [(a["name"], a["mime"]) for a in row.attachments] == [("p.png", "image/png")]
+        assert not bar.display and not bar.attachments
 
 
 async def test_system_prompt_and_options(home, fake):
