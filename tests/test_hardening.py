@@ -362,10 +362,23 @@ def test_sigterm_pipe_close_and_sigkill_in_process(home, fake):
     _check_killed(home, env, fake)
 
 
-def test_sigterm_pipe_close_and_sigkill_through_the_warm_core(whome, fake):
-    _endpoint(whome, fake)
+def test_notices_sigterm_pipe_close_and_sigkill_through_the_warm_core(whome, fake):
+    _endpoint(whome, fake, "retries = 1")
     st = _start_core(whome)
     env = _warm_env(whome)
+    # 1: a retry notice carrying the provider's message, into a pipe and onto a terminal
+    spec = {"error": 429, "message": f"slow down {EVIL}", "headers": {"retry-after": "0"}}
+    fake.script(spec, {"text": "fine"})
+    r = subprocess.run([sys.executable, "-m", "termchat", "ask", "-m", "fake/x", "hi"],
+                       stdin=subprocess.DEVNULL, capture_output=True, env=env, timeout=120)
+    assert r.returncode == 0 and b"retrying" in r.stderr, r.stderr
+    _no_raw_controls(r.stderr)
+    assert "␛]0;pwned␇".encode() in r.stderr
+    fake.script(spec, {"text": "fine"})
+    code, out = run_terminal(whome, "ask", "-m", "fake/x", "hi", env={**env, "TERM": "xterm-256color"})
+    assert code == 0 and b"retrying" in out, out
+    _no_raw_controls(out)
+    # 7: SIGTERM, a closed stdout and SIGKILL
     _check_sigterm(whome, *_sigterm_mid_stream(fake, env))
     _code, out, err = _closed_stdout(fake, env)
     _check_closed(whome, out, err)
@@ -374,7 +387,7 @@ def test_sigterm_pipe_close_and_sigkill_through_the_warm_core(whome, fake):
     r = subprocess.run([sys.executable, "-m", "termchat", "warm", "status", "--json"],
                        capture_output=True, text=True, env=env, timeout=60)
     assert json.loads(r.stdout)["pid"] == st["pid"]
-    assert json.loads(r.stdout)["served"] >= 3
+    assert json.loads(r.stdout)["served"] >= 5
 
 
 def test_interrupt_before_any_text_claims_no_partial_answer(home, fake):

@@ -17,6 +17,9 @@ import typer
 from .. import __version__
 from ..core.errors import EXIT_ERROR, EXIT_INTERRUPTED, TermchatError
 
+#: Exit code when the reader of standard output went away (``| head``): 128 + SIGPIPE.
+EXIT_OUTPUT_CLOSED = 141
+
 app = typer.Typer(
     name="termchat",
     help="Chat with any model from the terminal: a full-screen chat app and a pipe-friendly CLI.",
@@ -42,7 +45,8 @@ def _root(
     """Chat with any model from the terminal.
 
     Exit codes: 0 ok, 1 provider or other error, 2 usage error, 3 configuration or
-    authentication, 4 network or timeout, 130 interrupted.
+    authentication, 4 network or timeout, 130 interrupted, 141 standard output closed,
+    143 terminated (SIGTERM).
     """
 
 
@@ -154,13 +158,14 @@ def _main(argv: list[str] | None) -> None:
         sys.stderr.write("\n")
         sys.exit(EXIT_INTERRUPTED)
     except BrokenPipeError:
-        # The reader went away (`| head`): nothing more to say; keep Python quiet at exit.
+        # The reader went away (`| head`): nothing more to say; keep Python quiet at exit, and
+        # end as `ask` does then (128 + SIGPIPE, what a shell reports for other filters).
         try:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
         except OSError:
             pass
-        sys.exit(EXIT_ERROR)
+        sys.exit(EXIT_OUTPUT_CLOSED)
     except SystemExit:
         raise
     except Exception as exc:  # last resort: one line, never a traceback

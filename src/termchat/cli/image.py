@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -297,7 +296,9 @@ def run_image(
                 for p, info, d, im in zip(paths, infos, datas, result.images, strict=True)
             ],
         }
-        sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
+        from ..render import json_dumps
+
+        sys.stdout.write(json_dumps(doc) + "\n")  # the revised prompt is provider text
     else:
         for p in paths:
             sys.stdout.write(f"{p}\n")
