@@ -149,7 +149,8 @@ def test_model_id_is_neutralised_in_spinner_usage_line_and_history(cli, fake, ho
     assert code == 0, out
     assert b"usage:" in out
     _no_raw_controls(out)
-    assert "m␛]52;c;SGVsbG8=␇␛[2J␛[2J".encode() in out
+    # shown inert by the spinner (redrawn while the server holds the answer back) and by -u
+    assert out.count("m␛]52;c;SGVsbG8=␇␛[2J␛[2J".encode()) >= 3
 
     fake.script({"text": "four"})
     r = cli("ask", "-u", "-m", "evil", "--json", "hi")
