@@ -51,13 +51,14 @@ def _root(
 
 
 def report_error(err: TermchatError) -> None:
-    """Print a :class:`TermchatError` as one line on stderr: ``termchat: <message> (<hint>)``."""
-    from ..render import sanitize, stderr_line
+    """Print a :class:`TermchatError` as one line on stderr: ``termchat: <message> (<hint>)``,
+    neutralised by :func:`termchat.render.stderr_line` (messages carry provider text)."""
+    from ..render import stderr_line
 
     line = f"termchat: {err.message}"
     if err.hint:
         line += f" ({err.hint})"
-    stderr_line(sanitize(line), style="bold red")
+    stderr_line(line, style="bold red")
 
 
 def _register() -> None:
@@ -175,10 +176,11 @@ def _main(argv: list[str] | None) -> None:
 
         from ..core.errors import redact
         from ..logs import get_logger
+        from ..render import sanitize
 
         get_logger().error(redact(traceback.format_exc()))
-        sys.stderr.write(
+        sys.stderr.write(sanitize(
             f"termchat: internal error: {redact(type(exc).__name__ + ': ' + str(exc))}"
-            " (TERMCHAT_DEBUG=1 shows the traceback)\n"
-        )
+            " (TERMCHAT_DEBUG=1 shows the traceback)"
+        ) + "\n")
         sys.exit(EXIT_ERROR)
