@@ -391,6 +391,29 @@ def test_notices_sigterm_pipe_close_and_sigkill_through_the_warm_core(whome, fak
     assert json.loads(r.stdout)["served"] >= 5
 
 
+def test_closing_the_terminal_keeps_the_reply(home, fake):
+    """SIGHUP, as when the terminal window is closed mid-answer: the kernel hangs up the
+    session of a real pseudo-terminal whose master side is closed."""
+    _endpoint(home, fake)
+    fake.script({"text": LONG, "delay": 0.02})
+    pid, fd = pty.fork()
+    if pid == 0:  # child: the real CLI, session leader on its own terminal
+        env = clean_env(home, TERM="xterm-256color", COLUMNS="80", LINES="24")
+        os.execvpe(sys.executable, [sys.executable, "-m", "termchat", "ask", "-m", "fake/x", "go"], env)
+    out = b""
+    deadline = time.monotonic() + 60
+    while b"w5 " not in out and time.monotonic() < deadline:
+        if select.select([fd], [], [], 0.5)[0]:
+            out += os.read(fd, 65536)
+    assert b"w5 " in out
+    os.close(fd)  # hang up
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 129
+    role, content, interrupted, error = _rows(home)[-1]
+    assert role == "assistant" and interrupted == 1 and error == "terminated by SIGHUP"
+    assert content.startswith("w0 w1 w2 w3 w4 w5") and len(content.split()) < 400
+
+
 def test_interrupt_before_any_text_claims_no_partial_answer(home, fake):
     _endpoint(home, fake)
     fake.script({"text": "late", "stall": 30, "stall_after": 0})

@@ -93,8 +93,9 @@ def json_dumps(obj: Any, **kwargs: Any) -> str:
 
 
 class OutputClosed(Exception):
-    """The reader of standard output went away (``| head`` exited: EPIPE). Raised by
-    :class:`PipeWriter` so the caller can stop the request and keep what arrived."""
+    """Standard output cannot be written any more: its reader went away (``| head`` exited:
+    EPIPE) or its terminal was closed (EIO). Raised by :class:`PipeWriter` and
+    :class:`MarkdownWriter` so the caller can stop the request and keep what arrived."""
 
 
 class PipeWriter:
@@ -116,7 +117,7 @@ class PipeWriter:
         try:
             self.out.write(text)
             self.out.flush()
-        except (BrokenPipeError, ValueError) as exc:  # ValueError: the stream was closed
+        except (OSError, ValueError) as exc:  # EPIPE, EIO; ValueError: the stream was closed
             self.closed = True
             raise OutputClosed(str(exc)) from None
 
@@ -190,6 +191,7 @@ class MarkdownWriter:
         self.live = Live(console=self.console, transient=True, auto_refresh=False)
         self._started = False
         self._last_refresh = 0.0
+        self.closed = False
 
     def _md(self, text: str) -> Any:
         from rich.markdown import Markdown
@@ -197,13 +199,23 @@ class MarkdownWriter:
         return Markdown(text, code_theme=self.code_theme)
 
     def write(self, text: str) -> None:
-        """Add one piece of the answer."""
-        import time
-
+        """Add one piece of the answer. Raises :class:`OutputClosed` when the terminal cannot
+        be written any more (it was closed: EIO)."""
         safe = text if self.raw else self.sanitizer.feed(text)
         if not safe:
             return
         self.buf += safe
+        if self.closed:
+            return
+        try:
+            self._show()
+        except (OSError, ValueError) as exc:
+            self.closed = True
+            raise OutputClosed(str(exc)) from None
+
+    def _show(self) -> None:
+        import time
+
         with self.live._lock:
             if not self._started:
                 self.live.start()
@@ -225,18 +237,22 @@ class MarkdownWriter:
                 self._last_refresh = now
 
     def finish(self) -> None:
-        """Erase the live region, then print what is left, in full."""
+        """Erase the live region, then print what is left, in full. Never raises for a
+        terminal that was closed."""
         if not self.raw:
             self.buf += self.sanitizer.flush()
         tail = self.buf[self.done :]
-        if self._started:
-            with self.live._lock:
-                self.live.update("", refresh=False)
-                self.live.stop()  # transient: the region is erased before the final print
-            self._started = False
-        if tail.strip():
-            self.console.print(self._md(tail))
         self.done = len(self.buf)
+        try:
+            if self._started:
+                self._started = False
+                with self.live._lock:
+                    self.live.update("", refresh=False)
+                    self.live.stop()  # transient: the region is erased before the final print
+            if tail.strip() and not self.closed:
+                self.console.print(self._md(tail))
+        except (OSError, ValueError):
+            self.closed = True
 
 
 class Spinner:
@@ -258,10 +274,13 @@ class Spinner:
         return self
 
     def stop(self) -> None:
-        """Remove the spinner (idempotent)."""
+        """Remove the spinner (idempotent; quiet when the terminal was closed)."""
         if self.status is not None:
-            self.status.stop()
-            self.status = None
+            status, self.status = self.status, None
+            try:
+                status.stop()
+            except (OSError, ValueError):
+                pass
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
@@ -284,5 +303,5 @@ def stderr_line(text: str, style: str | None = None) -> None:
         else:
             sys.stderr.write(text + "\n")
             sys.stderr.flush()
-    except (BrokenPipeError, ValueError):
+    except (OSError, ValueError):  # EPIPE, or EIO from a terminal that was closed
         pass

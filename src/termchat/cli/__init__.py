@@ -45,8 +45,8 @@ def _root(
     """Chat with any model from the terminal.
 
     Exit codes: 0 ok, 1 provider or other error, 2 usage error, 3 configuration or
-    authentication, 4 network or timeout, 130 interrupted, 141 standard output closed,
-    143 terminated (SIGTERM).
+    authentication, 4 network or timeout, 129 terminal closed (SIGHUP), 130 interrupted,
+    141 standard output closed, 143 terminated (SIGTERM).
     """
 
 

@@ -32,7 +32,8 @@ set`.
 
 Exit codes: 0 ok, 1 provider error, 2 usage error, 3 configuration or authentication,
 4 network or timeout, 130 interrupted, 141 standard output closed (| head), 143 terminated
-(SIGTERM) — in the last three cases what arrived is stored as interrupted.
+(SIGTERM), 129 the terminal was closed (SIGHUP) — in the last four cases what arrived is
+stored as interrupted.
 """
 
 #: ``--key`` help, shared by ``ask``, ``image`` and ``speak``.
@@ -208,8 +209,9 @@ def run_ask(
     """The ``ask`` flow; returns the exit code (raises :class:`TermchatError` before any request
     is made, for bad input or configuration).
 
-    Exit codes besides the errors': 0 ok, 130 Ctrl+C, 143 SIGTERM, 141 standard output closed;
-    in those three cases what arrived is stored as interrupted (a question without any answer
+    Exit codes besides the errors': 0 ok, 130 Ctrl+C, 143 SIGTERM, 129 SIGHUP (the terminal
+    was closed), 141 standard output closed; in those cases what arrived is stored as
+    interrupted (a question without any answer
     is marked ``no reply: WHY``; see :func:`termchat.store.no_reply_note`)."""
     from ..config import load_config
     from ..core.catalog import pick_default_model, resolve_model
@@ -332,7 +334,7 @@ def _run(req: Any, config: Any, rm: Any, store: Any, conv: Any, text: str,
             try:
                 sys.stdout.write(json_dumps(doc) + "\n")
                 sys.stdout.flush()
-            except (BrokenPipeError, ValueError):
+            except (OSError, ValueError):  # EPIPE; EIO from a closed terminal
                 outcome.output_closed = True
 
     if outcome.output_closed:

@@ -25,9 +25,10 @@ EXIT_TERMINATED = 128 + signal.SIGTERM
 
 
 class SignalGuard:
-    """SIGTERM while a request runs: stop it the way Ctrl+C does (the provider stream or the
-    warm core's connection is closed), so that what arrived is printed and stored; the caller
-    then exits :data:`EXIT_TERMINATED`. A SIGTERM that comes while the reply is being stored is
+    """SIGTERM (or SIGHUP: the terminal was closed) while a request runs: stop it the way
+    Ctrl+C does (the provider stream or the warm core's connection is closed), so that what
+    arrived is printed and stored; the caller then exits 128 + the signal's number
+    (:data:`EXIT_TERMINATED` for SIGTERM, 129 for SIGHUP). A SIGTERM that comes while the reply is being stored is
     remembered and honoured after it. Use as a context manager around the request and the
     storing (main thread only; elsewhere it does nothing).
 
@@ -36,7 +37,7 @@ class SignalGuard:
         live: ``True`` while a request runs (set by :func:`stream_to_terminal`).
     """
 
-    SIGNALS = (signal.SIGTERM,)
+    SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
     def __init__(self) -> None:
         self.signum: int | None = None
@@ -111,8 +112,11 @@ def stream_to_terminal(
             outcome.reasoning += ev.text
             if sys.stderr.isatty() and not as_json:
                 spinner.stop()
-                sys.stderr.write("\x1b[2m" + reasoning_out.feed(ev.text) + "\x1b[0m")
-                sys.stderr.flush()
+                try:
+                    sys.stderr.write("\x1b[2m" + reasoning_out.feed(ev.text) + "\x1b[0m")
+                    sys.stderr.flush()
+                except (OSError, ValueError):
+                    pass  # the terminal was closed: SIGHUP follows
         elif isinstance(ev, Usage):
             outcome.prompt_tokens = ev.prompt_tokens
             outcome.completion_tokens = ev.completion_tokens
@@ -188,7 +192,10 @@ def stream_to_terminal(
                 outcome.signal = guard.signum
         spinner.stop()
         if outcome.reasoning and sys.stderr.isatty() and not as_json:
-            sys.stderr.write("\n")
+            try:
+                sys.stderr.write("\n")
+            except (OSError, ValueError):
+                pass
         if writer is not None:
             writer.finish()  # Markdown on a terminal ends its own line; a pipe gets the exact text
         if outcome.interrupted and not outcome.error and not outcome.output_closed:
