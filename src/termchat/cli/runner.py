@@ -28,9 +28,9 @@ class SignalGuard:
     """SIGTERM (or SIGHUP: the terminal was closed) while a request runs: stop it the way
     Ctrl+C does (the provider stream or the warm core's connection is closed), so that what
     arrived is printed and stored; the caller then exits 128 + the signal's number
-    (:data:`EXIT_TERMINATED` for SIGTERM, 129 for SIGHUP). A SIGTERM that comes while the reply is being stored is
-    remembered and honoured after it. Use as a context manager around the request and the
-    storing (main thread only; elsewhere it does nothing).
+    (:data:`EXIT_TERMINATED` for SIGTERM, 129 for SIGHUP). A signal that comes while the
+    reply is being stored is remembered and honoured after it. Use as a context manager around
+    the request and the storing (main thread only; elsewhere it does nothing).
 
     Attributes:
         signum: the signal received, or ``None``.
