@@ -281,7 +281,7 @@ async def stream_chat(
             if finish is None:
                 raise ConnectionFailedError(
                     f"the stream from {rm.provider} ended before the answer was complete",
-                    hint="try again; the partial answer was kept",
+                    hint="try again; the partial answer was kept" if got_text else "try again",
                 )
             yield Finished(finish, rm.id, time.monotonic() - started, ttft)
             return

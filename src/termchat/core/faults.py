@@ -288,8 +288,9 @@ def classify(
         # LiteLLM gives its APIConnectionError a status of 500 of its own: no HTTP answer came
         where = f" at {rm.api_base}" if rm and rm.api_base else ""
         if mid_stream:
-            return ConnectionFailedError(f"the stream from {who}{where} broke off: {msg}",
-                                         hint="try again; the partial answer was kept")
+            return ConnectionFailedError(
+                f"the stream from {who}{where} ended before the answer was complete ({msg})",
+                hint="try again")
         return ConnectionFailedError(f"could not reach {who}{where}: {msg}",
                                      hint="check the network, the server, or --api-base")
     if f.has(CONTENT_POLICY_CODES) or (not f.codes and "ContentPolicyViolationError" in names):
@@ -328,8 +329,9 @@ def classify(
             return ProviderError(f"{who} reported an error in the middle of the answer: {msg}",
                                  hint="try again in a moment", retryable=True)
         where = f" at {rm.api_base}" if rm and rm.api_base else ""
-        return ConnectionFailedError(f"the stream from {who}{where} broke off: {msg}",
-                                     hint="try again; the partial answer was kept")
+        return ConnectionFailedError(
+            f"the stream from {who}{where} ended before the answer was complete ({msg})",
+            hint="try again")
     if status is None and names & {"InternalServerError", "ServiceUnavailableError", "BadGatewayError", "APIError"}:
         return ProviderError(f"{who} had a server error: {msg}", hint="try again in a moment",
                              retry_after=f.retry_after, retryable=True)
@@ -340,7 +342,7 @@ def classify(
 
 def _key_hint(rm: ResolvedModel | None, who: str) -> str:
     if rm is not None and getattr(rm, "key_source", None) == "option":
-        return "the key given with --key was rejected; check it"
+        return "the key given with --key (or --key-env) was rejected; check it"
     if rm is not None and rm.key_env:
         return f"check {rm.key_env} or run `termchat keys set {rm.provider}`"
     return f"check the key for {who}"
