@@ -483,3 +483,21 @@ def test_key_env_reads_the_key_from_a_variable_and_help_warns_about_key(cli, fak
     for sub in ("ask", "image", "speak"):
         h = cli(sub, "--help", env={"COLUMNS": "200"}).stdout
         assert "--key-env" in h and "process list" in h, sub
+
+
+def test_model_ids_from_a_server_and_alias_targets_are_neutralised(cli, fake, home):
+    # an Ollama server names its models: those names reach `models` (table, pipe and --json)
+    fake.ollama_models = ["evil\x1b]0;pwned\x07:latest", "csi\x9b2J:latest"]
+    write_config(home, f'[endpoints.fake]\napi_base = "{fake.base_url}"\n')
+    env = {"OLLAMA_API_BASE": fake.url}
+    for args in (("models",), ("models", "--json"), ("models", "--available")):
+        r = cli(*args, env=env)
+        assert r.returncode == 0, r.stderr
+        _no_raw_controls(r.stdout.encode() + r.stderr.encode())
+    doc = json.loads(cli("models", "--json", env=env).stdout)
+    assert any(row["id"].startswith("ollama_chat/evil\x1b]0;pwned") for row in doc)  # data intact
+    # an alias target is the user's text: echoed inert
+    r = cli("aliases", "set", "bad", "openai/x\x1b]52;c;aGk=\x07")
+    _no_raw_controls(r.stdout.encode() + r.stderr.encode())
+    r = cli("aliases", "remove", "bad")
+    _no_raw_controls(r.stdout.encode() + r.stderr.encode())

@@ -57,6 +57,13 @@ override of one brings the built-in back.
 """
 
 
+def _safe(text: str) -> str:
+    """``text`` with control characters made visible (alias names and targets are the user's)."""
+    from ..render import sanitize
+
+    return sanitize(text)
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``aliases`` command group to ``app``."""
     sub = typer.Typer(help="Short names for models: built-in ones and yours (\\[aliases] in the config).",
@@ -105,7 +112,7 @@ def register(app: typer.Typer) -> None:
         set_value(f"aliases.{name}", model)
         target = f"{model} → {rm.id}" if rm.id != model else model
         note = " (overrides the built-in alias)" if name in BUILTIN_ALIASES else ""
-        typer.echo(f"{name} = {target}{note}", err=True)
+        typer.echo(_safe(f"{name} = {target}{note}"), err=True)
 
     @sub.command("remove", help=unwrap(REMOVE_HELP))
     def remove(name: str = typer.Argument(..., help="Your alias to delete.",
@@ -124,7 +131,7 @@ def register(app: typer.Typer) -> None:
             raise UsageError(f"no alias {name!r}", hint="`termchat aliases list` shows them")
         unset_value(f"aliases.{name}")
         if name in BUILTIN_ALIASES:
-            typer.echo(f"removed your {name}; the built-in {name} → {BUILTIN_ALIASES[name]} applies again",
+            typer.echo(_safe(f"removed your {name}; the built-in {name} → {BUILTIN_ALIASES[name]} applies again"),
                        err=True)
         else:
-            typer.echo(f"removed {name}", err=True)
+            typer.echo(_safe(f"removed {name}"), err=True)

@@ -129,7 +129,7 @@ def split_options(items: list[str]) -> dict[str, str]:
 
 
 def build_prompt(argument: str, stdin_text: str | None) -> str:
-    """The DESIGN.md rule: argument, a blank line, then stdin; either alone is the prompt.
+    """The README rule ("Stdin and argument"): argument, a blank line, then stdin; either alone is the prompt.
     Raises :class:`UsageError` when the result is empty or blank."""
     arg = argument.strip()
     material = (stdin_text or "").strip("\n")

@@ -91,6 +91,13 @@ def _num(v: float | int | None) -> str:
     return str(v)
 
 
+def _safe(text: str) -> str:
+    """``text`` with control characters made visible (it holds names the user or a server gave)."""
+    from ..render import sanitize
+
+    return sanitize(text)
+
+
 def tsv_line(row: Any) -> str:
     """One pipe line for a :class:`~termchat.core.listing.ModelRow` (see the command help)."""
     cols = [
@@ -102,7 +109,7 @@ def tsv_line(row: Any) -> str:
         ",".join(row.capabilities),
         row.key,
     ]
-    return "\t".join(c.replace("\t", " ").replace("\n", " ") for c in cols)
+    return _safe("\t".join(c.replace("\t", " ").replace("\n", " ") for c in cols))
 
 
 _KEY_COLOUR = {"set": "32", "missing": "31", "not needed": "2", "unknown": "33"}
@@ -226,7 +233,9 @@ def run_list(
         tools=tools, search=search, available=available,
     )
     if as_json:
-        sys.stdout.write(json.dumps([r.to_dict() for r in rows], ensure_ascii=False) + "\n")
+        from ..render import json_dumps
+
+        sys.stdout.write(json_dumps([r.to_dict() for r in rows]) + "\n")
         return
     if not rows:
         from ..render import stderr_line
@@ -381,20 +390,22 @@ def run_pull(model: str) -> None:
         update_local_cache("ollama", [ollama_id(n) for n in ollama.tags()])
     except Exception:
         pass
-    typer.echo(f"pulled {model}", err=True)
+    typer.echo(_safe(f"pulled {model}"), err=True)
 
 
 def _pull_plain(events: Any) -> None:
+    from ..render import sanitize
+
     last: tuple[str, str, int] | None = None
     for ev in events:
-        status = str(ev.get("status", ""))
+        status = sanitize(str(ev.get("status", "")))  # the server's text
         total, done = ev.get("total"), ev.get("completed")
         if isinstance(total, int) and total > 0 and isinstance(done, int):
             pct = min(100, done * 100 // total)
             key = (status, str(ev.get("digest", "")), pct // 10)
             if key != last:
                 last = key
-                digest = str(ev.get("digest", ""))[7:19]
+                digest = sanitize(str(ev.get("digest", ""))[7:19])
                 sys.stderr.write(f"{status} {digest} {pct}% ({done:,}/{total:,} bytes)\n")
         elif last is None or status != last[0]:
             last = (status, "", -1)
@@ -404,6 +415,7 @@ def _pull_plain(events: Any) -> None:
 
 def _pull_rich(events: Any) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -411,6 +423,8 @@ def _pull_rich(events: Any) -> None:
         TextColumn,
         TransferSpeedColumn,
     )
+
+    from ..render import sanitize
 
     console = Console(stderr=True)
     with Progress(
@@ -420,12 +434,12 @@ def _pull_rich(events: Any) -> None:
         tasks: dict[str, Any] = {}
         status_task = progress.add_task("starting", total=None)
         for ev in events:
-            status = str(ev.get("status", ""))
+            status = escape(sanitize(str(ev.get("status", ""))))  # the server's text, not markup
             digest = ev.get("digest")
             total, done = ev.get("total"), ev.get("completed")
             if digest and isinstance(total, int):
                 if digest not in tasks:
-                    tasks[digest] = progress.add_task(f"{status} {str(digest)[7:19]}", total=total)
+                    tasks[digest] = progress.add_task(f"{status} {escape(sanitize(str(digest)[7:19]))}", total=total)
                 progress.update(tasks[digest], completed=done or 0)
             else:
                 progress.update(status_task, description=status)
@@ -508,7 +522,7 @@ def register(app: typer.Typer) -> None:
             rm = resolve_model(model, config, require_key=False)
             set_value("default_model", model)
             note = f" → {rm.id}" if rm.id != model else ""
-            typer.echo(f"default_model = {model}{note}", err=True)
+            typer.echo(_safe(f"default_model = {model}{note}"), err=True)
             if config.source("default_model").startswith("env:"):
                 typer.echo("note: TERMCHAT_MODEL is set and overrides the file", err=True)
             return
@@ -524,7 +538,7 @@ def register(app: typer.Typer) -> None:
                                          "configured": not why}) + "\n")
             return
         shown = name if name == rm.id else f"{name} → {rm.id}"
-        typer.echo(f"{shown}    ({source})")
+        typer.echo(_safe(f"{shown}    ({source})"))
 
     @sub.command("pull", help=unwrap(PULL_HELP))
     def pull(model: str = typer.Argument(..., help="ollama/NAME, e.g. ollama/llama3.2")) -> None:
@@ -542,4 +556,4 @@ def register(app: typer.Typer) -> None:
             update_local_cache("ollama", [ollama_id(n) for n in ollama.tags()])
         except Exception:
             pass
-        typer.echo(f"removed {model}", err=True)
+        typer.echo(_safe(f"removed {model}"), err=True)
