@@ -32,27 +32,12 @@ from textual.content import Content
 from textual.widgets import Static
 
 from ...render import sanitize
+from .chunking import CHUNK_BLOCKS, FLUSH_S, SETTLE_S, SPLIT_CHARS, estimate_height
 
 # The Markdown machinery (:mod:`.reply`) is imported when the first reply is shown.
 
-FLUSH_S = 0.1
-"""Least time between two renders of a streaming reply (seconds)."""
-SETTLE_S = 0.15
-"""A pause this long in a stream renders the tail chunk whole (code fences complete)."""
-CHUNK_BLOCKS = 4
-"""Top-level Markdown blocks per chunk."""
-SPLIT_CHARS = 3000
-"""Finished texts shorter than this are one chunk (no parse needed to split them)."""
-
-
-def estimate_height(text: str, width: int) -> int:
-    """A rough rendered height of Markdown ``text`` at ``width`` columns (for parked chunks
-    that were never rendered; corrected when they are)."""
-    width = max(20, width)
-    h = 0
-    for line in text.splitlines():
-        h += max(1, -(-len(line) // width))
-    return h + text.count("```") + 1
+__all__ = ["CHUNK_BLOCKS", "FLUSH_S", "SETTLE_S", "SPLIT_CHARS", "MessageView", "NoticeView",
+           "describe", "estimate_height"]
 
 
 def describe(row: Any) -> str:

@@ -17,7 +17,7 @@ from textual.widgets import Markdown
 from textual.widgets.markdown import MarkdownBlock, MarkdownFence
 
 from ..textual_compat import forget_arrangements, set_append_start
-from .message import CHUNK_BLOCKS, SPLIT_CHARS
+from .chunking import CHUNK_BLOCKS, SPLIT_CHARS
 
 REF_DEF = re.compile(r"^ {0,3}\[[^\]\n]+\]:", re.M)
 
