@@ -31,8 +31,36 @@ def test_key_precedence_flag_env_file(home):
     env = {"OPENAI_API_KEY": "sk-from-env-0000000000"}
     assert catalog.resolve_model("gpt", cfg, env=env).api_key == "sk-from-env-0000000000"
     assert catalog.resolve_model("gpt", cfg, env=env, api_key="sk-flag-00000000").api_key == "sk-flag-00000000"
-    key, source = catalog.lookup_key("openai", cfg, env={})
+    key, source = catalog.lookup_key("openai", env={})
     assert (key, source) == ("sk-from-file-000000000", "keys file")
+
+
+def test_resolve_model_and_key_status_use_one_order(home):
+    """One key resolution (core.keys.resolve_key): what a request sends is what the listing
+    and `keys list` report, for every source."""
+    from termchat.core.keys import resolve_key
+    from termchat.core.listing import KeyStatus
+
+    write_config(home, '[endpoints.box]\napi_base = "http://127.0.0.1:1/v1"\napi_key_env = "BOX_KEY"\n'
+                       '[endpoints.inline]\napi_base = "http://127.0.0.1:1/v1"\napi_key = "sk-inline-0000000000"\n')
+    cfg = load_config()
+    save_key("anthropic", "sk-ant-file-00000000000")
+    cases = [
+        ({}, "anthropic/claude-haiku-5-5", "anthropic", ("sk-ant-file-00000000000", "keys file")),
+        ({"ANTHROPIC_API_KEY": "sk-ant-env-000000000000"}, "anthropic/claude-haiku-5-5",
+         "anthropic", ("sk-ant-env-000000000000", "env:ANTHROPIC_API_KEY")),
+        ({"BOX_KEY": "sk-box-000000000000000"}, "box/m", "box", ("sk-box-000000000000000", "env:BOX_KEY")),
+        ({}, "inline/m", "inline", ("sk-inline-0000000000", "endpoint config")),
+    ]
+    for env, model, provider, expected in cases:
+        assert catalog.resolve_model(model, cfg, env=env).api_key == expected[0]
+        status = KeyStatus(cfg, env)
+        assert status.key(provider) == expected[0]
+        assert status.status(provider) == ("set", expected[1])
+        endpoint = catalog.all_endpoints(cfg).get(provider)
+        assert resolve_key(provider, endpoint=endpoint, env=env) == expected
+    assert resolve_key("anthropic", option="sk-flag-0000000000", env={}) == ("sk-flag-0000000000", "option")
+    assert KeyStatus(cfg, {}).status("box") == ("missing", None)
 
 
 def test_user_alias_overrides_builtin_and_endpoint_key_env(home):
@@ -66,7 +94,7 @@ def test_default_model_chain(home, fake, monkeypatch):
     assert name == "gemini" and "GEMINI_API_KEY" in why
     # no key: a running Ollama (the loopback server speaks its /api/tags)
     name, why = catalog.pick_default_model(cfg, env={"OLLAMA_API_BASE": fake.url})
-    assert name == "ollama_chat/llama3.2:latest" and "Ollama" in why
+    assert name == "ollama_chat/llama3.2" and "Ollama" in why  # one id form: :latest implied
     # nothing at all but the embedded model (or a clear error without it)
     if catalog.embedded_available():
         assert catalog.pick_default_model(cfg, env={"OLLAMA_API_BASE": "http://127.0.0.1:9"})[0] == "local/smollm2"

@@ -200,8 +200,8 @@ def test_info(cli, fake, home):
     r = cli("models", "info", "clade")
     assert r.returncode == 2 and "did you mean" in r.stderr and "claude" in r.stderr
 
-    from termchat.cli.models import model_details
     from termchat.config import load_config
+    from termchat.core.details import model_details
 
     config = load_config()
     ep = model_details("fake/fake-small", config)

@@ -13,8 +13,6 @@ the keys file.
 from __future__ import annotations
 
 import os
-import stat
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import Any
 
 from . import paths
 from .core.errors import ConfigError, UsageError
+from .core.keys import _read_toml_text, read_toml
 
 MiB = 1024 * 1024
 
@@ -338,29 +337,6 @@ def _validate(data: dict[str, Any], path: Path, text: str | None = None) -> None
                 raise bad(f"endpoints.{name}.{field}", f"a {typ.__name__}")
 
 
-def read_toml(path: Path) -> dict[str, Any]:
-    """Parse a TOML file; a missing file is ``{}``. Raises :class:`ConfigError` naming the file
-    and the line of a syntax error."""
-    return _read_toml_text(path)[0]
-
-
-def _read_toml_text(path: Path) -> tuple[dict[str, Any], str]:
-    """:func:`read_toml` and the file's text (``""`` for a missing file)."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return {}, ""
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
-    try:
-        text = raw.decode("utf-8")
-        return tomllib.loads(text), text
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text", hint="fix or remove the file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: {exc}", hint="fix the file; termchat left it untouched") from None
-
-
 def load_config(env: Mapping[str, str] | None = None) -> Config:
     """Read and validate the config file and the settings' environment variables. Raises
     :class:`ConfigError` (exit 3) when either is malformed or out of range; the file is never
@@ -450,128 +426,21 @@ def unset_value(key: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# Keys
+# Keys: the keys file and its policy live in the core (:mod:`termchat.core.keys`); these names
+# stay importable from here.
 
+from .core.keys import (  # noqa: E402
+    check_keys_file,
+    keys_file_mode_ok,
+    mask,
+    pop_keys_warnings,
+    read_keys,
+    remove_key,
+    save_key,
+)
 
-#: Warnings about the keys file found by :func:`read_keys`, not yet shown (see
-#: :func:`pop_keys_warnings`); each is reported once per process.
-_keys_warnings: list[str] = []
-_keys_warned: set[str] = set()
-
-
-def check_keys_file(path: Path | None = None) -> list[str]:
-    """Check the keys file before its keys are used; returns warnings (one line each).
-
-    Policy (README "Keys"):
-
-    * a keys file owned by another user is refused — whoever owns it chooses the keys your
-      requests are sent with (and it may be a planted file);
-    * a symlink is followed, with a warning naming its target (the checks below apply to the
-      target) — dotfile managers link files into place, but a link is also how a key file can
-      end up somewhere others can read or replace;
-    * a file readable or writable by group or others is used, with a warning and the fix
-      (``chmod 600 PATH``).
-
-    A missing file is fine (``[]``).
-
-    Raises:
-        ConfigError: the file (or the link's target) is owned by another user (exit 3).
-    """
-    path = path or paths.keys_file()
-    out: list[str] = []
-    try:
-        lst = path.lstat()
-    except FileNotFoundError:
-        return out
-    except OSError:
-        return out  # reading it reports the problem
-    if stat.S_ISLNK(lst.st_mode):
-        target = os.path.realpath(path)
-        out.append(f"termchat: warning: the keys file {path} is a symbolic link to {target}; "
-                   "termchat follows it (replace the link with the file to silence this)")
-    try:
-        st = path.stat()
-    except OSError:
-        return out
-    if hasattr(os, "getuid") and st.st_uid != os.getuid():
-        raise ConfigError(
-            f"the keys file {path} is owned by another user (uid {st.st_uid}); "
-            "termchat will not use keys from it",
-            hint=f"remove it, or make it yours: chown {os.getuid()} {path} && chmod 600 {path}",
-        )
-    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        out.append(f"termchat: warning: the keys file {path} is readable by other users "
-                   f"(mode {stat.S_IMODE(st.st_mode):04o}); fix it with: chmod 600 {path}")
-    return out
-
-
-def pop_keys_warnings() -> list[str]:
-    """The keys-file warnings :func:`read_keys` found that were not shown yet (each warning is
-    returned once per process). The command line prints them on stderr; the TUI may ignore
-    them."""
-    out = list(_keys_warnings)
-    _keys_warnings.clear()
-    return out
-
-
-def read_keys() -> dict[str, str]:
-    """Provider -> key from ``keys.toml`` (``[keys]`` table). Missing file: ``{}``.
-
-    The file is checked first (:func:`check_keys_file`): its warnings are queued for
-    :func:`pop_keys_warnings`.
-
-    Raises:
-        ConfigError: the file is malformed, or owned by another user (exit 3).
-    """
-    for warning in check_keys_file():
-        if warning not in _keys_warned:
-            _keys_warned.add(warning)
-            _keys_warnings.append(warning)
-    data = read_toml(paths.keys_file())
-    keys = data.get("keys", {})
-    if not isinstance(keys, dict):
-        raise ConfigError(f"{paths.keys_file()}: [keys] must be a table")
-    return {k: v for k, v in keys.items() if isinstance(v, str)}
-
-
-def _write_keys(keys: dict[str, str]) -> None:
-    import tomli_w
-
-    path = paths.keys_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    paths.atomic_write(path, tomli_w.dumps({"keys": keys}).encode("utf-8"), mode=0o600)
-
-
-def save_key(provider: str, key: str) -> Path:
-    """Store ``key`` for ``provider`` in the keys file (created with mode 0600)."""
-    keys = read_keys()
-    keys[provider] = key
-    _write_keys(keys)
-    return paths.keys_file()
-
-
-def remove_key(provider: str) -> bool:
-    """Remove ``provider``'s key from the keys file; returns whether it was there."""
-    keys = read_keys()
-    if provider not in keys:
-        return False
-    del keys[provider]
-    _write_keys(keys)
-    return True
-
-
-def keys_file_mode_ok() -> bool:
-    """Whether the keys file (if any) is readable by its owner only."""
-    try:
-        mode = paths.keys_file().stat().st_mode
-    except FileNotFoundError:
-        return True
-    return not (mode & (stat.S_IRWXG | stat.S_IRWXO))
-
-
-def mask(key: str) -> str:
-    """A key shown safely: its first 3 and last 4 characters for keys of 16+ characters,
-    otherwise only stars."""
-    if len(key) >= 16:
-        return f"{key[:3]}…{key[-4:]}"
-    return "*" * min(len(key), 8)
+__all__ = [
+    "SETTINGS", "Config", "Setting", "check_keys_file", "check_range", "key_line",
+    "keys_file_mode_ok", "load_config", "mask", "parse_value", "pop_keys_warnings", "read_keys",
+    "read_toml", "remove_key", "save_key", "set_value", "unknown_keys", "unset_value",
+]

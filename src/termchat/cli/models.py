@@ -8,6 +8,7 @@ short timeout, concurrently; see :mod:`termchat.core.listing`.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from enum import StrEnum
@@ -252,78 +253,6 @@ def run_list(
 # info
 
 
-def model_details(name: str, config: Any) -> dict[str, Any]:
-    """Everything known about a model or alias (the ``models info --json`` object).
-
-    Raises:
-        ModelNotFoundError: unknown model/alias (exit 2), with suggestions.
-        ConfigError: the config is invalid (exit 3).
-    """
-    from ..config import mask
-    from ..core import catalog as cat
-    from ..core.listing import (
-        KeyStatus,
-        aliases_by_id,
-        ollama_base,
-        probe_endpoint,
-        probe_ollama,
-        row_from_info,
-    )
-
-    rm = cat.resolve_model(name, config, require_key=False)
-    info = dict(rm.info)
-    provider = rm.id.split("/", 1)[0]
-    in_catalog = bool(cat.model_info(rm.id)) or (
-        provider in cat.all_endpoints(config) and bool(info)
-    )
-    if not info and provider in ("ollama", "ollama_chat"):
-        info = dict(cat.model_info("ollama/" + rm.id.split("/", 1)[1]))
-        in_catalog = bool(info)
-    keys = KeyStatus(config)
-    endpoints = cat.all_endpoints(config)
-    source = "catalog"
-    live: bool | None = None
-    bare = rm.id.split("/", 1)[1]
-    if provider == cat.LOCAL_PROVIDER:
-        source = "embedded" if bare == "smollm2" else "local_models"
-        local_models = config.data.get("local_models", {}) if config is not None else {}
-        if bare == "smollm2":
-            live = cat.embedded_available()
-        elif bare in local_models:
-            live = os.path.isfile(os.path.expanduser(str(local_models[bare])))
-        else:
-            live = bare.endswith(".gguf") and os.path.isfile(os.path.expanduser(bare))
-    elif provider in ("ollama", "ollama_chat"):
-        source = "ollama"
-        try:
-            served = probe_ollama(ollama_base(), 1.0)
-            live = bare in served or f"{bare}:latest" in served
-        except Exception:
-            live = False
-    elif provider in endpoints and rm.api_base is not None:
-        source = f"endpoint:{provider}"
-        try:
-            live = bare in probe_endpoint(str(endpoints[provider]["api_base"]), keys.key(provider), 1.0)
-        except Exception:
-            live = False
-    if source == "catalog" and not in_catalog:
-        source = "unlisted"
-    row = row_from_info(rm.id, info, keys, aliases_by_id(config), source=source, live=bool(live))
-    key = keys.key(provider) if row.key == "set" else None
-    doc = row.to_dict()
-    doc.update(
-        input=name,
-        litellm_model=rm.litellm_model,
-        api_base=rm.api_base,
-        key_env=rm.key_env,
-        key_masked=mask(key) if key else None,
-        in_catalog=in_catalog,
-        live=live,
-        catalog={k: v for k, v in info.items() if k != "key"},
-    )
-    return doc
-
-
 def print_details(doc: dict[str, Any]) -> None:
     """``models info`` as aligned ``label  value`` lines."""
     from ..render import sanitize
@@ -373,12 +302,26 @@ def print_details(doc: dict[str, Any]) -> None:
 # pull
 
 
+def refresh_ollama_cache() -> None:
+    """Rewrite the completion cache's Ollama models after a pull or rm; when Ollama does not
+    list them now, the cache is left as it was (and the reason logged)."""
+    from ..core import ollama
+    from ..core.errors import TermchatError
+    from ..core.listing import ollama_id
+    from ..core.modelcache import update_local_cache
+
+    try:
+        ids = [ollama_id(n) for n in ollama.tags()]
+    except TermchatError as exc:
+        logging.getLogger("termchat").debug("Ollama models not re-read: %s", exc.message)
+        return
+    update_local_cache("ollama", ids)
+
+
 def run_pull(model: str) -> None:
     """Pull an Ollama model, showing progress on stderr (a Rich bar on a TTY, plain lines
     otherwise). Raises the errors of :func:`termchat.core.ollama.pull`."""
     from ..core import ollama
-    from ..core.listing import ollama_id
-    from ..core.modelcache import update_local_cache
 
     name = ollama.ollama_name(model)
     events = ollama.pull(name)
@@ -386,10 +329,7 @@ def run_pull(model: str) -> None:
         _pull_rich(events)
     else:
         _pull_plain(events)
-    try:
-        update_local_cache("ollama", [ollama_id(n) for n in ollama.tags()])
-    except Exception:
-        pass
+    refresh_ollama_cache()
     typer.echo(_safe(f"pulled {model}"), err=True)
 
 
@@ -494,6 +434,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     ) -> None:
         from ..config import load_config
+        from ..core.details import model_details
 
         doc = model_details(model, load_config())
         if as_json:
@@ -547,13 +488,8 @@ def register(app: typer.Typer) -> None:
     @sub.command("rm", help=unwrap(RM_HELP))
     def rm(model: str = typer.Argument(..., help="ollama/NAME", autocompletion=complete_ollama_model)) -> None:
         from ..core import ollama
-        from ..core.listing import ollama_id
-        from ..core.modelcache import update_local_cache
 
         name = ollama.ollama_name(model)
         ollama.delete(name)
-        try:
-            update_local_cache("ollama", [ollama_id(n) for n in ollama.tags()])
-        except Exception:
-            pass
+        refresh_ollama_cache()
         typer.echo(_safe(f"removed {model}"), err=True)

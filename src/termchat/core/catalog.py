@@ -13,18 +13,24 @@ base URL and which key to use.
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from . import paths
+from .catalogfile import (  # noqa: F401  (catalog_file, litellm_package_dir: importable here)
+    catalog,
+    catalog_file,
+    catalog_stamp,
+    litellm_package_dir,
+    raw_catalog,
+)
 from .errors import AuthenticationError, ConfigError, ModelNotFoundError, register_secret
-
-if TYPE_CHECKING:
-    from ..config import Config
+from .keys import PROVIDER_KEY_ENV, lookup_key, read_keys, resolve_key  # noqa: F401
+from .probes import DEFAULT_OLLAMA_BASE, ollama_ids  # noqa: F401
+from .settings import Settings, local_models
 
 #: Built-in aliases; ``[aliases]`` in the config file overrides and extends them.
 BUILTIN_ALIASES: dict[str, str] = {
@@ -40,33 +46,6 @@ BUILTIN_ALIASES: dict[str, str] = {
     "llama": "ollama_chat/llama3.2",
     "gpt-image": "openai/gpt-image-1",
     "tts": "openai/gpt-4o-mini-tts",
-}
-
-#: Provider -> the environment variable LiteLLM reads its key from. Providers not listed here
-#: need no key (local servers) or authenticate otherwise (cloud credentials).
-PROVIDER_KEY_ENV: dict[str, str] = {
-    "openai": "OPENAI_API_KEY",
-    "anthropic": "ANTHROPIC_API_KEY",
-    "gemini": "GEMINI_API_KEY",
-    "openrouter": "OPENROUTER_API_KEY",
-    "mistral": "MISTRAL_API_KEY",
-    "groq": "GROQ_API_KEY",
-    "deepseek": "DEEPSEEK_API_KEY",
-    "xai": "XAI_API_KEY",
-    "cohere": "COHERE_API_KEY",
-    "cohere_chat": "COHERE_API_KEY",
-    "together_ai": "TOGETHERAI_API_KEY",
-    "fireworks_ai": "FIREWORKS_AI_API_KEY",
-    "perplexity": "PERPLEXITYAI_API_KEY",
-    "cerebras": "CEREBRAS_API_KEY",
-    "deepinfra": "DEEPINFRA_API_KEY",
-    "huggingface": "HUGGINGFACE_API_KEY",
-    "replicate": "REPLICATE_API_KEY",
-    "ai21": "AI21_API_KEY",
-    "nvidia_nim": "NVIDIA_NIM_API_KEY",
-    "sambanova": "SAMBANOVA_API_KEY",
-    "azure": "AZURE_API_KEY",
-    "moonshot": "MOONSHOT_API_KEY",
 }
 
 #: Which provider to use, and with which model, when its key is set and no model was asked for;
@@ -110,31 +89,11 @@ OPEN_PROVIDERS = {
 }
 
 LOCAL_PROVIDER = "local"
-DEFAULT_OLLAMA_BASE = "http://127.0.0.1:11434"
 DEFAULT_LOCAL_MODEL = "local/smollm2"
 
 
 # ---------------------------------------------------------------------------------------------
 # The catalog
-
-
-def litellm_package_dir() -> Path | None:
-    """The installed ``litellm`` package directory, found without importing it (or ``None``)."""
-    spec = importlib.util.find_spec("litellm")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-def catalog_file() -> Path | None:
-    """The price/capability map termchat reads: the file named by ``TERMCHAT_CATALOG`` (a JSON
-    map in LiteLLM's format, e.g. a newer ``model_prices_and_context_window.json``), else
-    LiteLLM's bundled ``model_prices_and_context_window_backup.json``; ``None`` when neither."""
-    override = os.environ.get("TERMCHAT_CATALOG")
-    if override:
-        return Path(override).expanduser()
-    pkg = litellm_package_dir()
-    return None if pkg is None else pkg / "model_prices_and_context_window_backup.json"
 
 
 def reset_caches() -> None:
@@ -144,39 +103,12 @@ def reset_caches() -> None:
 
 
 @cache
-def raw_catalog() -> dict[str, dict[str, Any]]:
-    """The price/capability map of :func:`catalog_file`: key -> entry (``litellm_provider``,
-    ``mode``, ``max_input_tokens``, ``input_cost_per_token`` USD, …). Empty when there is none
-    or it cannot be read."""
-    path = catalog_file()
-    if path is None:
-        return {}
-    try:
-        data = json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        return {}
-    data.pop("sample_spec", None)
-    return {k: v for k, v in data.items() if isinstance(v, dict)}
-
-
-@cache
-def catalog() -> dict[str, dict[str, Any]]:
-    """The catalog keyed by canonical model id ``provider/model`` (entries as in
-    :func:`raw_catalog`, plus ``"key"``: the original LiteLLM key). Parses the JSON (~40 ms);
-    single look-ups go through :func:`_index` instead."""
-    return _build_catalog()
-
-
-@cache
 def _index() -> dict[str, Any]:
     """A look-up index of the catalog: ``{"entries": {id: marshalled entry}, "bare": {name: id},
     "providers": [name]}``, kept in ``paths.cache_dir()/catalog-index.marshal`` and rebuilt when
     LiteLLM's JSON changes (path, size, mtime). Loading it takes ~2 ms where parsing the JSON
     takes ~40 ms — which every ``ask`` would otherwise pay to price one model."""
     import marshal
-
-    from .. import paths
-    from .modelcache import catalog_stamp
 
     stamp = catalog_stamp()
     cache_file = paths.cache_dir() / "catalog-index.marshal"
@@ -200,17 +132,6 @@ def _index() -> dict[str, Any]:
         except (OSError, ValueError):
             pass
     return idx
-
-
-def _build_catalog() -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for key, entry in raw_catalog().items():
-        provider = entry.get("litellm_provider")
-        if not isinstance(provider, str) or not provider:
-            continue
-        mid = key if key.startswith(provider + "/") else f"{provider}/{key}"
-        out.setdefault(mid, {**entry, "key": key})
-    return out
 
 
 def _bare_index() -> dict[str, str]:
@@ -280,7 +201,7 @@ class ResolvedModel:
         return v if isinstance(v, int) else None
 
 
-def all_aliases(config: Config | None) -> dict[str, str]:
+def all_aliases(config: Settings | None) -> dict[str, str]:
     """Built-in aliases overlaid with the user's: name -> model id."""
     merged = dict(BUILTIN_ALIASES)
     if config is not None:
@@ -288,7 +209,7 @@ def all_aliases(config: Config | None) -> dict[str, str]:
     return merged
 
 
-def all_endpoints(config: Config | None) -> dict[str, dict[str, Any]]:
+def all_endpoints(config: Settings | None) -> dict[str, dict[str, Any]]:
     """Built-in local endpoints overlaid with the user's ``[endpoints.NAME]`` tables."""
     merged = {k: dict(v) for k, v in BUILTIN_ENDPOINTS.items()}
     if config is not None:
@@ -306,14 +227,14 @@ def _expand_alias(name: str, aliases: Mapping[str, str]) -> tuple[str, str | Non
     return name, alias
 
 
-def known_names(config: Config | None) -> list[str]:
+def known_names(config: Settings | None) -> list[str]:
     """Aliases and catalog ids (chat models first), for suggestions and completion."""
     names = list(all_aliases(config))
     names += [m for m, e in catalog().items() if e.get("mode") == "chat"]
     return names
 
 
-def _suggest(name: str, config: Config | None) -> str | None:
+def _suggest(name: str, config: Settings | None) -> str | None:
     import difflib
 
     pool = known_names(config) + list(_bare_index())
@@ -324,33 +245,9 @@ def _suggest(name: str, config: Config | None) -> str | None:
     return f"did you mean: {', '.join(close)}?" if close else None
 
 
-def lookup_key(
-    provider: str,
-    config: Config | None,
-    env: Mapping[str, str] | None = None,
-    keys: Mapping[str, str] | None = None,
-) -> tuple[str | None, str | None]:
-    """Find a provider's key: environment variable > keys file.
-
-    Returns ``(key, source)`` where source is ``env:NAME`` or ``keys file``, or ``(None, None)``.
-    ``keys`` defaults to the keys file's contents.
-    """
-    env = os.environ if env is None else env
-    var = PROVIDER_KEY_ENV.get(provider)
-    if var and env.get(var):
-        return env[var], f"env:{var}"
-    if keys is None:
-        from ..config import read_keys
-
-        keys = read_keys()
-    if keys.get(provider):
-        return keys[provider], "keys file"
-    return None, None
-
-
 def resolve_model(
     name: str,
-    config: Config | None,
+    config: Settings | None,
     *,
     api_base: str | None = None,
     api_key: str | None = None,
@@ -390,7 +287,7 @@ def resolve_model(
         raise ModelNotFoundError(f"model id {raw!r} names no model after {provider}/")
 
     if provider == LOCAL_PROVIDER:
-        named = (config.data.get("local_models", {}) if config is not None else {}).get(model)
+        named = local_models(config).get(model)
         return ResolvedModel(
             id=target,
             provider=LOCAL_PROVIDER,
@@ -407,16 +304,12 @@ def resolve_model(
 
     if provider in endpoints and not api_base:
         ep = endpoints[provider]
-        key = api_key or ep.get("api_key")
-        if not key and ep.get("api_key_env"):
-            key = env.get(ep["api_key_env"])
-            if not key and require_key:
-                raise ConfigError(
-                    f"endpoint {provider!r} takes its key from ${ep['api_key_env']}, which is not set",
-                    hint=f"export {ep['api_key_env']}=…",
-                )
-        if not key:
-            key, _ = lookup_key(provider, config, env)
+        key, _ = resolve_key(provider, option=api_key, endpoint=ep, env=env)
+        if not key and ep.get("api_key_env") and require_key:
+            raise ConfigError(
+                f"endpoint {provider!r} takes its key from ${ep['api_key_env']}, which is not set",
+                hint=f"export {ep['api_key_env']}=…",
+            )
         register_secret(key)
         return ResolvedModel(
             id=target,
@@ -442,7 +335,7 @@ def resolve_model(
     key_env = PROVIDER_KEY_ENV.get(provider)
     key = api_key
     if not key and key_env:
-        key, _ = lookup_key(provider, config, env)
+        key, _ = resolve_key(provider, env=env)
     if api_base and not key:
         key = "not-needed"  # local OpenAI-compatible servers take any non-empty key
     if key_env and not key and require_key:
@@ -477,22 +370,8 @@ def embedded_available() -> bool:
     )
 
 
-def probe_ollama(base: str | None, timeout: float = 0.3) -> list[str]:
-    """Model names served by Ollama at ``base`` (``GET /api/tags``), or ``[]`` when it does not
-    answer within ``timeout`` seconds."""
-    import urllib.request
-
-    base = (base or DEFAULT_OLLAMA_BASE).rstrip("/")
-    try:
-        with urllib.request.urlopen(f"{base}/api/tags", timeout=timeout) as resp:
-            data = json.loads(resp.read(1_000_000))
-        return [m["name"] for m in data.get("models", []) if isinstance(m, dict) and "name" in m]
-    except Exception:
-        return []
-
-
 def pick_default_model(
-    config: Config | None, env: Mapping[str, str] | None = None
+    config: Settings | None, env: Mapping[str, str] | None = None
 ) -> tuple[str, str]:
     """Choose a model when ``-m`` was not given.
 
@@ -510,16 +389,14 @@ def pick_default_model(
             return configured, ""
     elif env.get("TERMCHAT_MODEL"):
         return env["TERMCHAT_MODEL"], ""
-    from ..config import read_keys
-
     keys = read_keys()
     for provider, model in DEFAULT_BY_KEY:
-        key, source = lookup_key(provider, config, env, keys)
+        key, source = resolve_key(provider, env=env, keys=keys)
         if key:
             return model, f"the {provider} key is set ({source})"
-    models = probe_ollama(env.get("OLLAMA_API_BASE"))
-    if models:
-        return f"ollama_chat/{models[0]}", "Ollama is running"
+    served = ollama_ids(env, timeout=0.3)
+    if served:
+        return served[0], "Ollama is running"
     if embedded_available():
         return DEFAULT_LOCAL_MODEL, "no key is set; using the embedded model"
     raise ConfigError(

@@ -27,6 +27,7 @@ from typing import Any
 from .catalog import ResolvedModel, cost_usd, resolve_model
 from .errors import ConnectionFailedError, TermchatError
 from .faults import classify, retry_after_seconds  # noqa: F401  (retry_after_seconds: re-exported)
+from .settings import Settings
 from .types import ChatRequest, Finished, Notice, ReasoningDelta, TextDelta, Usage
 
 _litellm: Any = None
@@ -63,7 +64,7 @@ def load_litellm() -> Any:
         litellm.suppress_debug_info = True
         litellm.telemetry = False
         litellm.set_verbose = False
-        from ..logs import route_loggers
+        from .logs import route_loggers
 
         route_loggers((*_NOISY_LOGGERS, "py.warnings"))
         from .local import LocalProvider
@@ -185,12 +186,13 @@ def _count_tokens(litellm: Any, model: str, text: str) -> int:
 
 async def stream_chat(
     req: ChatRequest,
-    config: Any = None,
+    config: Settings | None = None,
     resolved: ResolvedModel | None = None,
 ) -> AsyncIterator[TextDelta | ReasoningDelta | Usage | Notice | Finished]:
     """Run a chat completion and yield its events (see :mod:`termchat.core.types`).
 
-    ``config`` is a :class:`termchat.config.Config` (timeouts, retries); ``resolved`` skips
+    ``config`` gives the settings (:class:`~termchat.core.settings.Settings`: timeouts,
+    retries, aliases, endpoints); ``resolved`` skips
     model resolution when the caller already did it (to announce the model first).
 
     Raises:

@@ -14,22 +14,29 @@ Prices in rows are USD per million tokens; context windows and output limits are
 
 from __future__ import annotations
 
-import json
+import logging
 import os
-import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import catalog as cat
 from . import modelcache
+from .keys import PROVIDER_KEY_ENV, read_keys, resolve_key
+from .probes import (  # noqa: F401  (re-exported: the listing's probes, under their old names)
+    PROBE_TIMEOUT,
+    _is_loopback,
+    describe_error,
+    http_json,
+    ollama_base,
+    ollama_id,
+    probe_endpoint,
+    probe_ollama,
+    run_all,
+)
+from .settings import Settings, local_models
 
-if TYPE_CHECKING:
-    from ..config import Config
-
-#: Seconds each local server gets to answer a listing probe.
-PROBE_TIMEOUT = 0.8
+_log = logging.getLogger("termchat")
 
 #: ``--mode`` names -> the catalog's ``mode`` value.
 MODE_NAMES: dict[str, str] = {
@@ -159,7 +166,7 @@ def capabilities(info: Mapping[str, Any]) -> list[str]:
     return caps
 
 
-def alias_targets(config: Config | None) -> dict[str, str]:
+def alias_targets(config: Settings | None) -> dict[str, str]:
     """Alias name -> the model id it ends at (chains followed, bare catalog names made
     canonical). Never raises; an alias to something unresolvable maps to its raw target."""
     aliases = cat.all_aliases(config)
@@ -172,7 +179,7 @@ def alias_targets(config: Config | None) -> dict[str, str]:
     return out
 
 
-def aliases_by_id(config: Config | None) -> dict[str, list[str]]:
+def aliases_by_id(config: Settings | None) -> dict[str, list[str]]:
     """Model id -> the aliases that resolve to it (sorted)."""
     rev: dict[str, list[str]] = {}
     for name, target in sorted(alias_targets(config).items()):
@@ -181,20 +188,22 @@ def aliases_by_id(config: Config | None) -> dict[str, list[str]]:
 
 
 class KeyStatus:
-    """Key status per provider, computed once per provider (reads the keys file once).
+    """Key status per provider, computed once per provider (reads the keys file once), in the
+    order of :func:`termchat.core.keys.resolve_key` — the same one requests use.
 
     ``status(provider)`` -> ``(status, source)``; see :class:`ModelRow` for the values.
     """
 
-    def __init__(self, config: Config | None, env: Mapping[str, str] | None = None):
-        from ..config import read_keys
+    def __init__(self, config: Settings | None, env: Mapping[str, str] | None = None):
+        from .errors import ConfigError
 
         self.config = config
         self.env = os.environ if env is None else env
         self.endpoints = cat.all_endpoints(config)
         try:
             self.keys = read_keys()
-        except Exception:  # a malformed keys file: doctor reports it; listings carry on
+        except ConfigError as exc:  # a malformed keys file: doctor reports it; listings carry on
+            _log.debug("keys file not read for the listing: %s", exc.message)
             self.keys = {}
         self._memo: dict[str, tuple[str, str | None]] = {}
 
@@ -206,31 +215,22 @@ class KeyStatus:
 
     def key(self, provider: str) -> str | None:
         """The key itself (for masking or an ``Authorization`` header), or ``None``."""
-        ep = self.endpoints.get(provider)
-        if ep is not None:
-            if ep.get("api_key"):
-                return str(ep["api_key"])
-            if ep.get("api_key_env"):
-                return self.env.get(ep["api_key_env"]) or None
-        key, _ = cat.lookup_key(provider, self.config, self.env, self.keys)
-        return key
+        return self._resolve(provider)[0]
+
+    def _resolve(self, provider: str) -> tuple[str | None, str | None]:
+        return resolve_key(provider, endpoint=self.endpoints.get(provider), env=self.env,
+                           keys=self.keys)
 
     def _compute(self, provider: str) -> tuple[str, str | None]:
         ep = self.endpoints.get(provider)
-        if ep is not None:
-            if ep.get("api_key"):
-                return "set", "endpoint config"
-            var = ep.get("api_key_env")
-            if var:
-                return ("set", f"env:{var}") if self.env.get(var) else ("missing", None)
-            key, source = cat.lookup_key(provider, self.config, self.env, self.keys)
-            return ("set", source) if key else ("not needed", None)
-        if provider in KEYLESS_PROVIDERS:
+        if ep is None and provider in KEYLESS_PROVIDERS:
             return "not needed", None
-        key, source = cat.lookup_key(provider, self.config, self.env, self.keys)
+        key, source = self._resolve(provider)
         if key:
             return "set", source
-        return ("missing", None) if provider in cat.PROVIDER_KEY_ENV else ("unknown", None)
+        if ep is not None:
+            return ("missing", None) if ep.get("api_key_env") else ("not needed", None)
+        return ("missing", None) if provider in PROVIDER_KEY_ENV else ("unknown", None)
 
 
 def row_from_info(
@@ -309,113 +309,8 @@ class LiveResult:
     servers: list[ServerStatus] = field(default_factory=list)
 
 
-def _is_loopback(url: str) -> bool:
-    from urllib.parse import urlsplit
-
-    host = (urlsplit(url).hostname or "").lower()
-    return host in ("localhost", "::1") or host.startswith("127.")
-
-
-def http_json(
-    url: str,
-    *,
-    timeout: float,
-    method: str = "GET",
-    body: Any = None,
-    headers: Mapping[str, str] | None = None,
-    limit: int = 5_000_000,
-) -> Any:
-    """One HTTP request with a JSON answer. Proxies are bypassed for loopback addresses.
-
-    Raises ``OSError`` (``urllib.error.URLError``/``HTTPError``, timeouts) or ``ValueError`` (the
-    answer is not JSON).
-    """
-    import urllib.request
-
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers=dict(headers or {}))
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    opener = (
-        urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        if _is_loopback(url)
-        else urllib.request.build_opener()
-    )
-    with opener.open(req, timeout=timeout) as resp:
-        raw = resp.read(limit)
-    return json.loads(raw) if raw.strip() else None
-
-
-def describe_error(exc: BaseException) -> str:
-    """A short reason for a failed probe: ``connection refused``, ``timed out``, ``HTTP 404``…"""
-    import socket
-    import urllib.error
-
-    if isinstance(exc, urllib.error.HTTPError):
-        return f"HTTP {exc.code}"
-    reason = getattr(exc, "reason", exc)
-    if isinstance(reason, TimeoutError | socket.timeout):
-        return "timed out"
-    if isinstance(reason, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(reason, socket.gaierror):
-        return "unknown host"
-    if isinstance(exc, ValueError):
-        return "the answer is not JSON"
-    text = str(getattr(reason, "strerror", None) or reason)
-    return " ".join(text.split())[:120] or type(exc).__name__
-
-
-def ollama_base(env: Mapping[str, str] | None = None) -> str:
-    """Ollama's base URL (no ``/v1``): ``OLLAMA_API_BASE`` or ``http://127.0.0.1:11434``."""
-    env = os.environ if env is None else env
-    return (env.get("OLLAMA_API_BASE") or cat.DEFAULT_OLLAMA_BASE).rstrip("/")
-
-
-def ollama_id(name: str) -> str:
-    """Ollama's model name (``llama3.2:latest``) as a termchat id (``ollama_chat/llama3.2``);
-    the ``:latest`` tag is implied, other tags are kept."""
-    if name.endswith(":latest"):
-        name = name[: -len(":latest")]
-    return f"ollama_chat/{name}"
-
-
-def probe_ollama(base: str, timeout: float = PROBE_TIMEOUT) -> list[str]:
-    """Model names Ollama serves at ``base`` (``GET /api/tags``).
-
-    Raises ``OSError``/``ValueError`` when it does not answer with a model list in time.
-    """
-    data = http_json(f"{base.rstrip('/')}/api/tags", timeout=timeout)
-    if not isinstance(data, dict) or not isinstance(data.get("models"), list):
-        raise ValueError("no model list in the answer")
-    return [str(m["name"]) for m in data["models"] if isinstance(m, dict) and m.get("name")]
-
-
-def probe_endpoint(api_base: str, key: str | None, timeout: float = PROBE_TIMEOUT) -> list[str]:
-    """Model ids an OpenAI-compatible server lists at ``{api_base}/models``.
-
-    Raises ``OSError``/``ValueError`` when it does not answer with a model list in time.
-    """
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    data = http_json(f"{api_base.rstrip('/')}/models", timeout=timeout, headers=headers)
-    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
-        raise ValueError("no model list in the answer")
-    return [str(m["id"]) for m in data["data"] if isinstance(m, dict) and m.get("id")]
-
-
-def _run_all(tasks: list[Callable[[], None]], deadline_s: float) -> None:
-    """Run callables in daemon threads and wait at most ``deadline_s`` seconds for them all
-    (a thread still stuck afterwards is abandoned; it cannot hold the process at exit)."""
-    threads = [threading.Thread(target=t, daemon=True) for t in tasks]
-    for t in threads:
-        t.start()
-    end = time.monotonic() + deadline_s
-    for t in threads:
-        t.join(max(0.0, end - time.monotonic()))
-
-
 def fetch_live(
-    config: Config | None,
+    config: Settings | None,
     env: Mapping[str, str] | None = None,
     timeout: float = PROBE_TIMEOUT,
     write_cache: bool = True,
@@ -433,8 +328,7 @@ def fetch_live(
     local: list[LiveModel] = []
     if cat.embedded_available():
         local.append(LiveModel(cat.DEFAULT_LOCAL_MODEL, "embedded", _local_info()))
-    local_models = (config.data.get("local_models", {}) if config is not None else {}) or {}
-    for name, path in sorted(local_models.items()):
+    for name, path in sorted(local_models(config).items()):
         if isinstance(path, str) and os.path.isfile(os.path.expanduser(path)):
             local.append(LiveModel(f"local/{name}", "local_models", _local_info()))
 
@@ -463,7 +357,7 @@ def fetch_live(
 
         return run
 
-    _run_all([task(s, p) for s, p in zip(servers, probes, strict=True)], timeout + 0.3)
+    run_all([task(s, p) for s, p in zip(servers, probes, strict=True)], timeout + 0.3)
     for status in servers:
         if not status.ok and status.error is None:
             status.error = "timed out"
@@ -512,7 +406,7 @@ def write_local_cache(models: list[LiveModel]) -> None:
 
 
 def list_models(
-    config: Config | None,
+    config: Settings | None,
     env: Mapping[str, str] | None = None,
     live: LiveResult | None = None,
 ) -> list[ModelRow]:
@@ -543,8 +437,8 @@ def list_models(
     try:
         if modelcache.catalog_ids_stale():
             modelcache.write_catalog_ids()
-    except Exception:
-        pass
+    except OSError:  # the cache only helps completion
+        _log.debug("catalog_ids.json not rewritten", exc_info=True)
     return rows
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from .core.errors import redact
+from .errors import redact
 
 _handler: logging.Handler | None = None
 
@@ -28,7 +28,7 @@ class RedactFilter(logging.Filter):
 
 class PrivateFileHandler(logging.FileHandler):
     """A ``FileHandler`` whose file is created 0600, or tightened to 0600 when it exists with a
-    looser mode (:func:`termchat.paths.private_opener`)."""
+    looser mode (:func:`termchat.core.paths.private_opener`)."""
 
     def _open(self):  # type: ignore[no-untyped-def]
         from .paths import private_opener

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,7 +38,10 @@ from .errors import (
     TermchatError,
     TimeoutError_,
 )
+from .settings import Values
 from .types import ImageRequest, SpeechRequest
+
+_log = logging.getLogger("termchat")
 
 #: Largest image download accepted from a provider URL, in bytes (50 MiB).
 MAX_DOWNLOAD_BYTES = 50 * 1024 * 1024
@@ -294,7 +298,7 @@ def image_cost_usd(
 # Calls
 
 
-def _settings(req: ImageRequest | SpeechRequest, config: Any) -> tuple[float, int, float]:
+def _settings(req: ImageRequest | SpeechRequest, config: Values | None) -> tuple[float, int, float]:
     timeout = float(req.timeout or (config.get("timeout") if config is not None else 120.0))
     retries = int(config.get("retries") if config is not None else 3)
     max_wait = float(config.get("retry_max_wait") if config is not None else 30.0)
@@ -371,7 +375,7 @@ def _kwargs(rm: ResolvedModel, timeout: float) -> dict[str, Any]:
 
 
 async def generate_images(
-    req: ImageRequest, config: Any, rm: ResolvedModel, *, on_notice: Notify | None = None
+    req: ImageRequest, config: Values | None, rm: ResolvedModel, *, on_notice: Notify | None = None
 ) -> ImageResult:
     """Generate images for ``req`` with the resolved model ``rm``.
 
@@ -405,8 +409,8 @@ async def generate_images(
             if client is not None:
                 try:
                     await client.close()
-                except Exception:
-                    pass
+                except Exception:  # the image is in hand; a failed close only leaks a socket
+                    _log.debug("closing the image client failed", exc_info=True)
 
     resp = await _with_retries(call, rm, retries, max_wait, on_notice)
     items = list(getattr(resp, "data", None) or [])
@@ -483,7 +487,7 @@ _NOT_AUDIO = ("application/json", "text/")
 
 
 async def synthesize_speech(
-    req: SpeechRequest, config: Any, rm: ResolvedModel, *, on_notice: Notify | None = None
+    req: SpeechRequest, config: Values | None, rm: ResolvedModel, *, on_notice: Notify | None = None
 ) -> SpeechResult:
     """Synthesise ``req.input`` with the resolved model ``rm`` (one provider request).
 

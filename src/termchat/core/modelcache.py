@@ -1,7 +1,7 @@
 """The two small cache files shell completion reads, so a TAB needs no network and no catalog parse.
 
 Kept light on purpose (no dataclasses, nothing parsed at import): completion imports it on every
-TAB. Both files live under ``paths.cache_dir()`` and are written atomically; a missing or broken
+TAB. Both files live under ``paths.cache_dir()`` (:mod:`termchat.core.paths`) and are written atomically; a missing or broken
 file is treated as empty or stale, never as an error.
 
 ``local_models.json`` — the live local models, rewritten every time they are fetched
@@ -24,7 +24,8 @@ from __future__ import annotations
 import json
 import time
 
-from .. import paths
+from . import paths
+from .catalogfile import catalog_stamp
 
 LOCAL_MODELS_CACHE = "local_models.json"
 CATALOG_IDS_CACHE = "catalog_ids.json"
@@ -69,24 +70,9 @@ def update_local_cache(source: str, ids: list[str]) -> None:
     write_local_cache(kept + [(i, source) for i in ids])
 
 
-def catalog_stamp() -> str | None:
-    """Identity of the catalog file (:func:`termchat.core.catalog.catalog_file`),
-    ``"<path>:<size>:<mtime_ns>"``, or ``None`` when there is none (LiteLLM is not imported)."""
-    from .catalog import catalog_file
-
-    path = catalog_file()
-    if path is None:
-        return None
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return f"{path}:{st.st_size}:{st.st_mtime_ns}"
-
-
 def write_catalog_ids(stamp: str | None = None) -> dict[str, list[str]]:
     """Parse the catalog and rewrite ``catalog_ids.json``; returns mode -> sorted ids."""
-    from .catalog import catalog
+    from .catalogfile import catalog
 
     modes: dict[str, list[str]] = {m: [] for m in COMPLETION_MODES}
     for mid, entry in catalog().items():

@@ -4,7 +4,7 @@
 ``{"status": "downloading", "digest": …, "total": <bytes>, "completed": <bytes>}``, …,
 ``{"status": "success"}``) or ``{"error": "…"}``; ``DELETE /api/delete`` removes a model.
 The base URL is ``OLLAMA_API_BASE`` or ``http://127.0.0.1:11434`` (see
-:func:`termchat.core.listing.ollama_base`).
+:func:`termchat.core.probes.ollama_base`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from .errors import (
     TimeoutError_,
     UsageError,
 )
-from .listing import _is_loopback, describe_error, ollama_base
+from .probes import describe_error, is_loopback, ollama_base, probe_ollama
 
 _FIX = "start it with `ollama serve`, or point OLLAMA_API_BASE at it"
 
@@ -47,17 +47,17 @@ def _open(url: str, body: dict[str, Any], method: str, timeout: float) -> Any:
         url, data=json.dumps(body).encode(), method=method,
         headers={"Content-Type": "application/json"},
     )
-    handlers = [urllib.request.ProxyHandler({})] if _is_loopback(url) else []
+    handlers = [urllib.request.ProxyHandler({})] if is_loopback(url) else []
     return urllib.request.build_opener(*handlers).open(req, timeout=timeout)
 
 
 def _http_error_message(exc: Any) -> str:
     try:
         data = json.loads(exc.read(100_000) or b"{}")
-        if isinstance(data, dict) and data.get("error"):
-            return str(data["error"])
-    except Exception:
-        pass
+    except (OSError, ValueError):  # no readable JSON body: the status says it
+        return f"HTTP {exc.code}"
+    if isinstance(data, dict) and data.get("error"):
+        return str(data["error"])
     return f"HTTP {exc.code}"
 
 
@@ -142,10 +142,10 @@ def delete(name: str, env: Mapping[str, str] | None = None, timeout: float = 30.
 
 def tags(env: Mapping[str, str] | None = None, timeout: float = 2.0) -> list[str]:
     """Model names Ollama serves now; raises like :func:`delete` when it cannot be reached."""
-    from .listing import probe_ollama
+    from http.client import HTTPException
 
     base = ollama_base(env)
     try:
         return probe_ollama(base, timeout)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, HTTPException) as exc:
         raise _network_error(exc, base) from None
