@@ -10,27 +10,25 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Markdown, Static
 
-SLASH_HELP = """\
-| command | what it does |
-|---|---|
-| `/model [NAME]` | switch model (no name: open the picker) |
-| `/system [TEXT]` | set the system prompt (no text: open the dialog) |
-| `/image PROMPT` | generate an image with `image.model` and save it (image.dir or the current directory) |
-| `/speak [TEXT]` | speak the text, or the last reply, with `speech.model`; save the WAV and play it |
-| `/clear` | start a new conversation (the current one stays in the history) |
-| `/export [md\\|json] [PATH]` | export this conversation (no path: open the dialog) |
-| `/help` | this screen |
-"""
+
+def slash_table(commands: list[tuple[str, str]]) -> str:
+    """The Markdown table of the slash commands, from ``(usage, help)`` pairs."""
+    escaped = [(usage.replace("|", "\\|"), text) for usage, text in commands]  # a cell's pipe
+    rows = "".join(f"| `{usage}` | {text} |\n" for usage, text in escaped)
+    return "| command | what it does |\n|---|---|\n" + rows
 
 
 class HelpScreen(ModalScreen[None]):
-    """Keys and slash commands. ``rows`` are ``(key, description, binding id)`` triples."""
+    """Keys and slash commands. ``rows`` are ``(key, description, binding id)`` triples;
+    ``commands`` the slash commands' ``(usage, help)`` pairs
+    (:meth:`termchat.tui.slash.SlashRegistry.help_rows`)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,f1,q", "dismiss(None)", "Close", id="help.close")]
 
-    def __init__(self, rows: list[tuple[str, str, str]]) -> None:
+    def __init__(self, rows: list[tuple[str, str, str]], commands: list[tuple[str, str]]) -> None:
         super().__init__()
         self.rows = rows
+        self.commands = commands
 
     def compose(self) -> ComposeResult:
         keys = "| key | action | binding id |\n|---|---|---|\n" + "".join(
@@ -38,7 +36,7 @@ class HelpScreen(ModalScreen[None]):
         )
         text = (
             "## Keys\n\n" + keys + "\nRemap any key in the config file's `[keybindings]` table "
-            "(binding id = \"key\").\n\n## Slash commands\n\n" + SLASH_HELP
+            "(binding id = \"key\").\n\n## Slash commands\n\n" + slash_table(self.commands)
         )
         with Vertical(id="help", classes="dialog"):
             yield Static("termchat chat — help (Esc closes)", classes="dialog-title")

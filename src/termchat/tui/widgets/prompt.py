@@ -3,6 +3,7 @@ terminal reports it) inserts a new line; plus the bar of attached images."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 from textual import events
@@ -16,11 +17,22 @@ from ...core.types import Attachment
 from ...render import sanitize
 
 
+def _common_start(words: list[str]) -> str:
+    """The longest string every one of ``words`` starts with."""
+    first, last = min(words), max(words)
+    n = 0
+    while n < min(len(first), len(last)) and first[n] == last[n]:
+        n += 1
+    return first[:n]
+
+
 class PromptInput(TextArea):
     """The message editor. Posts :class:`PromptInput.Submitted` on Enter.
 
     Bindings (ids remappable from ``[keybindings]``): ``prompt.send`` (enter),
-    ``prompt.newline`` (ctrl+j, shift+enter).
+    ``prompt.newline`` (ctrl+j, shift+enter). Tab completes a slash command's name being
+    typed, from ``commands(prefix)`` (the names that start with ``prefix``); elsewhere it moves
+    the focus as usual.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -36,8 +48,9 @@ class PromptInput(TextArea):
             self.prompt = prompt
             self.text = text
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, *, commands: Callable[[str], list[str]] | None = None, **kwargs) -> None:
         super().__init__(soft_wrap=True, show_line_numbers=False, tab_behavior="focus", **kwargs)
+        self._commands = commands
 
     def _keys_for(self, binding_id: str) -> set[str]:
         """The keys of a binding of this widget: remapped in the app's ``keymap_overrides``
@@ -66,6 +79,27 @@ class PromptInput(TextArea):
             event.stop()
             event.prevent_default()
             self.action_newline()
+        elif event.key == "tab" and self.complete_command():
+            event.stop()
+            event.prevent_default()
+
+    def complete_command(self) -> bool:
+        """Complete the slash command being typed (the prompt holds ``/`` and part of a name):
+        to the name and a space when one matches, else as far as all matches agree, listing
+        them. False (nothing done) when the prompt holds anything else or nothing matches."""
+        text = self.text
+        if self._commands is None or not text.startswith("/") or any(c.isspace() for c in text):
+            return False
+        names = self._commands(text)
+        if not names:
+            return False
+        done = names[0] + " " if len(names) == 1 else _common_start(names)
+        if done != text:
+            self.text = done
+            self.move_cursor(self.document.end)
+        if len(names) > 1:
+            self.notify("  ".join(names), timeout=4)
+        return True
 
     def action_submit(self) -> None:
         """Post :class:`Submitted` with the current text."""
