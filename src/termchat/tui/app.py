@@ -3,6 +3,14 @@
 Layout: a conversation list (toggleable) on the left; the conversation, the attachment chips and
 the prompt in the middle; a status line (model, tokens, cost) and the key footer at the bottom.
 
+This module holds the layout, the keys, the screens and the wiring of the widgets to the
+:class:`~termchat.tui.session.ChatSession`, which holds the conversation, the model, the system
+prompt and options, and does the operations (send, regenerate, edit and resend, compare, new,
+open, rename, delete) without a screen. The rest of the app's behaviour is in
+:mod:`.conversations` (the list, open/rename/delete/search), :mod:`.compare` (the comparison
+panes), :mod:`.actions` (dialogs: attach, system prompt, export, copy, help, palette) and
+:mod:`.slash` (the one registry of slash commands).
+
 The provider is reached only through :func:`termchat.core.engine.stream_chat` from async
 workers (:mod:`termchat.tui.turns`): in the warm core process the CLI shares when it is enabled
 (started after the first frame), otherwise in this process, where LiteLLM is imported after the
