@@ -145,9 +145,32 @@ def test_graphics_detection():
     assert graphics_support({"TERM": "xterm-256color", "KITTY_WINDOW_ID": "1"}, tty=True)[0] == "kitty"
     assert graphics_support({"TERM_PROGRAM": "WezTerm", "TERM": "xterm"}, tty=True)[0] == "kitty"
     assert graphics_support({"TERM": "foot"}, tty=True)[0] == "sixel"
-    assert graphics_support({"TERM": "xterm-256color"}, tty=True)[0] == "half-blocks"
+    assert graphics_support({"TERM": "xterm-256color"}, tty=True)[0] == "blocks"
     assert graphics_support({"TERM": "dumb"}, tty=True)[0] == "none"
     assert graphics_support({"TERM": "xterm-kitty"}, tty=False)[0] == "none"
+    forced = graphics_support({"TERM": "xterm", "TERMCHAT_GRAPHICS": "sixel"}, tty=True)
+    assert forced[0] == "sixel" and "TERMCHAT_GRAPHICS=sixel" in forced[1]
+
+
+def test_doctor_and_the_drawing_code_agree_on_graphics():
+    """doctor reports the protocol `image --show` draws with (one detection function), for
+    every terminal the drawing code tells apart (and some it does not)."""
+    from termchat.cli.doctor import graphics_support
+    from termchat.media import graphics_protocol
+
+    envs = [
+        {"TERM": "xterm-kitty"}, {"TERM": "xterm", "KITTY_WINDOW_ID": "3"},
+        {"TERM": "xterm-256color", "TERM_PROGRAM": "ghostty"},
+        {"TERM": "xterm-256color", "TERM_PROGRAM": "WezTerm"},
+        {"TERM": "xterm-256color", "TERM_PROGRAM": "iTerm.app"},
+        {"TERM": "xterm-256color", "KONSOLE_VERSION": "230804"},
+        {"TERM": "xterm-256color", "WEZTERM_PANE": "1"}, {"TERM": "foot"}, {"TERM": "mlterm"},
+        {"TERM": "xterm+sixel"}, {"TERM": "screen-256color"}, {},
+        {"TERM": "xterm-kitty", "TERMCHAT_GRAPHICS": "blocks"},
+        {"TERM": "xterm", "TERMCHAT_GRAPHICS": "kitty"},
+    ]
+    for env in envs:
+        assert graphics_support(env, tty=True)[0] == graphics_protocol(env), env
 
 
 def test_warm_core_line_reports_honestly(home: Path):

@@ -18,7 +18,7 @@ from typing import Any
 
 from . import __version__
 from .core.errors import TermchatError
-from .warm import (
+from .warm_protocol import (
     FIRST_LINE_TIMEOUT,
     MAX_LINE_BYTES,
     PROTOCOL,

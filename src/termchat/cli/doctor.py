@@ -13,8 +13,10 @@ needs, that does not work). The exit code is 1 when any check fails, else 0.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 import typer
@@ -196,11 +198,13 @@ def _local_checks(out: list[Check], config: Any) -> None:
 
     live = fetch_live(config)  # also refreshes the completion cache
     default_provider = ""
+    from ..core.errors import TermchatError
+
     try:
         name, _ = cat.pick_default_model(config)
         default_provider = cat.resolve_model(name, config, require_key=False).provider
-    except Exception:
-        pass
+    except TermchatError as exc:  # reported by the default-model check above
+        logging.getLogger("termchat").debug("no default model for the server checks: %s", exc.message)
     for s in live.servers:
         if s.name == "ollama":
             base = s.url.rsplit("/api/tags", 1)[0]
@@ -249,31 +253,32 @@ def _audio_check(out: list[Check]) -> None:
                          "connect or enable an output device (check `python -m sounddevice`)"))
 
 
-def graphics_support(env: dict[str, str] | None = None, tty: bool | None = None) -> tuple[str, str]:
-    """How images can be shown in this terminal, guessed from the environment:
-    ``(protocol, reason)`` with protocol ``kitty``, ``iterm``, ``sixel``, ``half-blocks`` or
-    ``none`` (not a terminal, or ``TERM=dumb``)."""
-    env = dict(os.environ) if env is None else env
+_GRAPHICS_NAMES = {
+    "kitty": "kitty graphics protocol",
+    "sixel": "sixel",
+    "blocks": "no image protocol detected; coloured half-blocks",
+}
+
+
+def graphics_support(env: Mapping[str, str] | None = None, tty: bool | None = None) -> tuple[str, str]:
+    """How images are shown in this terminal: ``(protocol, reason)``. The protocol is the one
+    the drawing code picks (:func:`termchat.media.graphics_protocol`: ``kitty``, ``sixel`` or
+    ``blocks``), or ``none`` when nothing is drawn (not a terminal, or ``TERM=dumb``)."""
+    from ..media import graphics_protocol
+
+    env = os.environ if env is None else env
     tty = sys.stdout.isatty() if tty is None else tty
     term = env.get("TERM", "")
-    prog = env.get("TERM_PROGRAM", "")
     if not tty:
         return "none", "standard output is not a terminal"
     if term == "dumb":
         return "none", "TERM=dumb"
-    if env.get("KITTY_WINDOW_ID") or "kitty" in term:
-        return "kitty", "kitty graphics protocol (kitty)"
-    if prog == "ghostty" or env.get("GHOSTTY_RESOURCES_DIR"):
-        return "kitty", "kitty graphics protocol (Ghostty)"
-    if prog == "WezTerm" or env.get("WEZTERM_PANE"):
-        return "kitty", "kitty graphics protocol (WezTerm)"
-    if prog == "iTerm.app":
-        return "iterm", "iTerm2 inline images"
-    if "sixel" in term or term.startswith(("foot", "mlterm", "yaft", "contour")) or env.get(
-        "KONSOLE_VERSION"
-    ):
-        return "sixel", f"sixel (TERM={term or '?'})"
-    return "half-blocks", f"no image protocol detected (TERM={term or '?'}); coloured half-blocks"
+    proto = graphics_protocol(env)
+    why = (f"TERMCHAT_GRAPHICS={env['TERMCHAT_GRAPHICS'].strip()}"
+           if env.get("TERMCHAT_GRAPHICS", "").strip().lower() == proto
+           else f"TERM={term or '?'}" + (f", TERM_PROGRAM={env['TERM_PROGRAM']}"
+                                        if env.get("TERM_PROGRAM") else ""))
+    return proto, f"{_GRAPHICS_NAMES[proto]} ({why})"
 
 
 def _graphics_check(out: list[Check]) -> None:
