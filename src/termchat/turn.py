@@ -1,5 +1,6 @@
-"""One exchange with a model, as both fronts keep it: the :class:`Outcome` of a request, how a
-stored conversation becomes the messages of the next request, and how a reply is stored.
+"""One exchange with a model, as both fronts keep it: the :class:`Outcome` of a request (and
+how the core's events fill it), how a stored conversation becomes the messages of the next
+request (:func:`history_messages`, the only place that does), and how a reply is stored.
 
 Shared by ``termchat ask`` and ``termchat chat`` so that a conversation started in one continues
 in the other with the same history and the same stored fields. Light on purpose (no Typer, no
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .core.errors import TermchatError
-from .core.types import Message
+from .core.types import Attachment, Finished, Message, Notice, ReasoningDelta, TextDelta, Usage
 
 
 @dataclass
@@ -38,6 +39,25 @@ class Outcome:
     #: the reader of standard output went away (``| head``) and the request was stopped
     output_closed: bool = False
 
+    def apply(self, ev: Any) -> None:
+        """Fold one core event into this outcome (text, reasoning, usage, notices, the
+        finish). Showing the event is the front's business; this is the record of it."""
+        if isinstance(ev, TextDelta):
+            self.text += ev.text
+        elif isinstance(ev, ReasoningDelta):
+            self.reasoning += ev.text
+        elif isinstance(ev, Usage):
+            self.prompt_tokens = ev.prompt_tokens
+            self.completion_tokens = ev.completion_tokens
+            self.cost_usd = ev.cost_usd
+        elif isinstance(ev, Notice):
+            self.notices.append(ev.text)
+        elif isinstance(ev, Finished):
+            self.finish_reason = ev.finish_reason
+            self.model = ev.model
+            self.duration_s = ev.duration_s
+            self.ttft_s = ev.ttft_s
+
     def stop_reason(self) -> str:
         """Why a request without an answer ended, in a few words (for the history):
         ``"terminated by SIGTERM"``, ``"standard output was closed"``, ``"interrupted"``, or
@@ -56,16 +76,41 @@ class Outcome:
         return "interrupted before any text arrived" if self.interrupted else "no text arrived"
 
 
-def history_messages(store: Any, cid: str) -> list[Message]:
-    """A stored conversation as core messages: user and non-empty assistant turns, oldest first
-    (the system prompt lives on the conversation, not here)."""
+def attachment_records(atts: list[Attachment]) -> list[dict[str, Any]]:
+    """Stored form of attachments: ``[{"name", "mime", "data" (base64)}]``."""
+    import base64
+
+    return [
+        {"name": a.name, "mime": a.mime, "data": base64.b64encode(a.data).decode("ascii")}
+        for a in atts
+    ]
+
+
+def attachments_of(row: Any) -> list[Attachment]:
+    """The attachments of a stored message row (records that cannot be decoded are skipped)."""
+    import base64
+
     out = []
-    for m in store.messages(cid):
-        if m.role == "system":
+    for rec in row.attachments or []:
+        try:
+            out.append(Attachment(rec["mime"], base64.b64decode(rec["data"]), rec.get("name", "")))
+        except (KeyError, ValueError, TypeError, AttributeError):
             continue
-        if m.role == "assistant" and not m.content:
+    return out
+
+
+def history_messages(rows: list[Any], system: str | None = None) -> list[Message]:
+    """The core messages of a stored conversation: the system prompt (when given), then its
+    rows oldest first — user turns with their attachments (images), non-empty assistant
+    replies. Both fronts build every request's history here, so a conversation continues the
+    same way in ``ask`` and in ``chat``."""
+    out: list[Message] = []
+    if system:
+        out.append(Message("system", system))
+    for r in rows:
+        if r.role == "system" or (r.role == "assistant" and not r.content):
             continue
-        out.append(Message(m.role, m.content))
+        out.append(Message(r.role, r.content, attachments_of(r) if r.role == "user" else []))
     return out
 
 

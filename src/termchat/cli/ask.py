@@ -249,12 +249,8 @@ def run_ask(
         stderr_line(f"termchat: using {rm.id} ({why})", style="dim")
 
     sys_prompt = system if system is not None else (conv.system if conv else None)
-    messages: list[Message] = []
-    if sys_prompt:
-        messages.append(Message("system", sys_prompt))
-    if conv is not None and store is not None:
-        messages += history_messages(store, conv.id)
-    messages.append(Message("user", text))
+    rows = store.messages(conv.id) if conv is not None and store is not None else []
+    messages: list[Message] = [*history_messages(rows, sys_prompt), Message("user", text)]
     if conv is not None:
         typed_options = {**conv.options, **typed_options}
 

@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from ..core.errors import TermchatError
-from ..core.types import ChatRequest, Finished, Notice, ReasoningDelta, TextDelta, Usage
+from ..core.types import ChatRequest, Notice, ReasoningDelta, TextDelta
 from ..render import MarkdownWriter, OutputClosed, PipeWriter, Sanitizer, Spinner, stderr_line
 
 #: Exit code when the reader of standard output went away (128 + SIGPIPE, as a shell reports a
@@ -103,13 +103,12 @@ def stream_to_terminal(
     reasoning_out = Sanitizer()
 
     def handle(ev: Any) -> None:
+        outcome.apply(ev)
         if isinstance(ev, TextDelta):
             spinner.stop()
-            outcome.text += ev.text
             if writer is not None:
                 writer.write(ev.text)
         elif isinstance(ev, ReasoningDelta):
-            outcome.reasoning += ev.text
             if sys.stderr.isatty() and not as_json:
                 spinner.stop()
                 try:
@@ -117,19 +116,9 @@ def stream_to_terminal(
                     sys.stderr.flush()
                 except (OSError, ValueError):
                     pass  # the terminal was closed: SIGHUP follows
-        elif isinstance(ev, Usage):
-            outcome.prompt_tokens = ev.prompt_tokens
-            outcome.completion_tokens = ev.completion_tokens
-            outcome.cost_usd = ev.cost_usd
         elif isinstance(ev, Notice):
             spinner.stop()
-            outcome.notices.append(ev.text)
             stderr_line(f"termchat: {ev.text}", style="yellow")
-        elif isinstance(ev, Finished):
-            outcome.finish_reason = ev.finish_reason
-            outcome.model = ev.model
-            outcome.duration_s = ev.duration_s
-            outcome.ttft_s = ev.ttft_s
 
     async def consume() -> None:
         import asyncio

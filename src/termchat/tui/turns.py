@@ -8,7 +8,6 @@ async workers.
 from __future__ import annotations
 
 import asyncio
-import base64
 import collections
 import gc
 import io
@@ -17,15 +16,13 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+from .. import turn
 from ..core.errors import TermchatError, UsageError
 from ..core.types import (
     Attachment,
-    Finished,
-    Message,
     Notice,
     ReasoningDelta,
     TextDelta,
-    Usage,
 )
 from ..render import Sanitizer
 from ..turn import Outcome
@@ -65,35 +62,13 @@ def load_image(path: str | Path) -> tuple[Attachment, str]:
     return Attachment(mime, data, p.name), f"{p.name} {size[0]}×{size[1]}"
 
 
-def attachment_records(atts: list[Attachment]) -> list[dict[str, Any]]:
-    """Stored form of attachments: ``[{"name", "mime", "data" (base64)}]``."""
-    return [
-        {"name": a.name, "mime": a.mime, "data": base64.b64encode(a.data).decode("ascii")}
-        for a in atts
-    ]
+# Kept for callers not moved yet; the conversation model lives in termchat.turn.
+attachment_records = turn.attachment_records
 
 
-def _attachments_of(row: Any) -> list[Attachment]:
-    out = []
-    for rec in row.attachments or []:
-        try:
-            out.append(Attachment(rec["mime"], base64.b64decode(rec["data"]), rec.get("name", "")))
-        except (KeyError, ValueError, TypeError):
-            continue
-    return out
-
-
-def build_messages(system: str | None, rows: list[Any]) -> list[Message]:
-    """Core messages from a system prompt and stored rows (oldest first): user turns with their
-    images, non-empty assistant replies."""
-    out: list[Message] = []
-    if system:
-        out.append(Message("system", system))
-    for r in rows:
-        if r.role == "system" or (r.role == "assistant" and not r.content):
-            continue
-        out.append(Message(r.role, r.content, _attachments_of(r) if r.role == "user" else []))
-    return out
+def build_messages(system: str | None, rows: list[Any]) -> list[Any]:
+    """Deprecated: :func:`termchat.turn.history_messages` (``rows, system``)."""
+    return turn.history_messages(rows, system)
 
 
 def header_for(outcome: Outcome) -> str:
@@ -411,26 +386,15 @@ async def run_stream(
             view.set_status("waiting for the model…")
             events = events_in_core_thread(lambda: engine.stream_chat(req, config, rm))
         async for ev in events:
+            outcome.apply(ev)
             if isinstance(ev, TextDelta):
-                outcome.text += ev.text
                 safe = sanitizer.feed(ev.text)
                 if safe:
                     await view.write(safe)
             elif isinstance(ev, ReasoningDelta):
-                outcome.reasoning += ev.text
                 view.set_status("thinking…")
-            elif isinstance(ev, Usage):
-                outcome.prompt_tokens = ev.prompt_tokens
-                outcome.completion_tokens = ev.completion_tokens
-                outcome.cost_usd = ev.cost_usd
             elif isinstance(ev, Notice):
-                outcome.notices.append(ev.text)
                 view.set_status(ev.text)
-            elif isinstance(ev, Finished):
-                outcome.finish_reason = ev.finish_reason
-                outcome.model = ev.model
-                outcome.duration_s = ev.duration_s
-                outcome.ttft_s = ev.ttft_s
     except asyncio.CancelledError:
         outcome.interrupted = True
     except TermchatError as err:
