@@ -123,12 +123,14 @@ def test_subcommands_options_and_choices(home):
 
 def test_completion_functions_for_other_commands(home):
     from termchat.cli import complete as c
+    from termchat.core.mediaspec import IMAGE_MODEL_OPTIONS, OPENAI_VOICES
 
     assert c.complete_voice("s") == ["sage", "shimmer"]
-    assert c.complete_voice("") == list(c.VOICES) and len(c.VOICES) == 11
+    assert c.VOICES is OPENAI_VOICES and c.complete_voice("") == list(OPENAI_VOICES)
     assert c.complete_audio_format("") == ["mp3", "wav", "opus", "flac", "aac", "pcm"]
     assert c.complete_image_size("1024x") == ["1024x1024", "1024x1536", "1024x1792"]
-    assert "auto" in c.complete_image_size("")
+    every_size = {s for opts in IMAGE_MODEL_OPTIONS.values() for s in opts["size"]}
+    assert set(c.complete_image_size("")) == every_size and "auto" in every_size
     image = values_of(c.complete_image_model("gpt-im"))
     assert "gpt-image" in image
     assert "openai/gpt-image-1" in values_of(c.complete_image_model("openai/gpt-im"))
@@ -204,6 +206,21 @@ def test_the_bash_script_completes_in_a_real_bash(home):
     lines = proc.stdout.splitlines()
     assert lines[0] == "complete -o default -F _termchat_completion termchat"
     assert "claude" in lines[1:]
+
+
+def test_voice_and_size_options_complete(home):
+    """`speak --voice` and `image --size` are wired to their completers (not file names)."""
+    from termchat.core.mediaspec import OPENAI_VOICES
+
+    proc = complete(home, "bash", "termchat speak --voice ", python_flags=("-X", "importtime"))
+    mods = {ln.split("|")[-1].strip() for ln in proc.stderr.splitlines() if "|" in ln}
+    assert "termchat.core.mediaspec" in mods  # the core's list, read as data
+    assert not {"termchat.core.media", "termchat.core.catalog", "termchat.media"} & mods
+
+    for shell in ("bash", "zsh", "fish"):
+        assert values(candidates(home, shell, "termchat speak --voice ")) == list(OPENAI_VOICES)
+        assert values(candidates(home, shell, "termchat image --size 1024x")) == [
+            "1024x1024", "1024x1536", "1024x1792"]
 
 
 def test_install_completion_still_works(home, tmp_path):

@@ -33,14 +33,15 @@ import os
 import re
 from typing import Any
 
-#: Voices of OpenAI-style text-to-speech (``termchat speak --voice``).
-VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer",
-          "verse")
+from ..core.mediaspec import OPENAI_VOICES, image_sizes
+
+#: Voices of OpenAI-style text-to-speech (``termchat speak --voice``): the core's one list, the
+#: one ``speak`` checks a voice against (:mod:`termchat.core.mediaspec`, data only).
+VOICES = OPENAI_VOICES
 #: Audio formats of ``termchat speak --format``.
 AUDIO_FORMATS = ("mp3", "wav", "opus", "flac", "aac", "pcm")
-#: Image sizes of ``termchat image --size``.
-IMAGE_SIZES = ("256x256", "512x512", "1024x1024", "1536x1024", "1024x1536", "1792x1024",
-               "1024x1792", "auto")
+#: Image sizes of ``termchat image --size``: every size some image model family takes.
+IMAGE_SIZES = image_sizes()
 
 #: How many recent conversations ``--cid`` completion offers.
 CID_LIMIT = 200

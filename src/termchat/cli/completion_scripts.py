@@ -57,11 +57,34 @@ def source_script(shell: str) -> str:
     return proc.stdout.strip() + "\n"
 
 
+_ZSH_REGISTER = "compdef _termchat_completion termchat"
+_ZSH_AUTOLOAD = """\
+if [[ ${zsh_eval_context[-1]} == loadautofunc ]]; then
+  # autoloaded from $fpath at the first TAB (the #compdef line): complete now
+  _termchat_completion "$@"
+else
+  # sourced (e.g. from ~/.zshrc): register for later TABs
+  compdef _termchat_completion termchat
+fi"""
+
+
+def zsh_autoloadable(body: str) -> str:
+    """Typer's zsh script only registers its function with ``compdef``, which is right when
+    the file is sourced, but installed on ``$fpath`` (as the README says) it is autoloaded at
+    the first TAB, which then completes nothing. Make it do both: complete at once when
+    autoloaded, register when sourced."""
+    if _ZSH_REGISTER not in body:
+        raise RuntimeError("the zsh script no longer ends with compdef; check completion_scripts")
+    return body.replace(_ZSH_REGISTER, _ZSH_AUTOLOAD)
+
+
 def render(shell: str) -> str:
     """The file content for ``shell``: the generated script with a comment header (after the
     ``#compdef`` line for zsh, which must stay first)."""
     body = source_script(shell)
     header = _HEADER.format(shell=shell, install=_INSTALL[shell])
+    if shell == "zsh":
+        body = zsh_autoloadable(body)
     if shell == "zsh" and body.startswith("#compdef"):
         first, _, rest = body.partition("\n")
         return f"{first}\n{header}{rest}"

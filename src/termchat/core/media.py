@@ -38,6 +38,7 @@ from .errors import (
     TermchatError,
     TimeoutError_,
 )
+from .mediaspec import IMAGE_MODEL_OPTIONS, OPENAI_VOICES  # noqa: F401  (importable here)
 from .settings import Values
 from .types import ImageRequest, SpeechRequest
 
@@ -57,29 +58,8 @@ _GRACE = 5.0
 # ---------------------------------------------------------------------------------------------
 # What models take
 
-#: Provider options the known image models take: option -> allowed values (a tuple of
-#: strings) or an inclusive ``(min, max)`` integer range given as a ``range``.
-IMAGE_MODEL_OPTIONS: dict[str, dict[str, tuple[str, ...] | range]] = {
-    "gpt-image-1": {
-        "size": ("auto", "1024x1024", "1536x1024", "1024x1536"),
-        "quality": ("auto", "low", "medium", "high"),
-        "n": range(1, 11),
-        "background": ("auto", "transparent", "opaque"),
-        "output_format": ("png", "jpeg", "webp"),
-        "output_compression": range(0, 101),
-        "moderation": ("auto", "low"),
-    },
-    "dall-e-3": {
-        "size": ("1024x1024", "1792x1024", "1024x1792"),
-        "quality": ("standard", "hd"),
-        "n": range(1, 2),
-        "style": ("vivid", "natural"),
-    },
-    "dall-e-2": {
-        "size": ("256x256", "512x512", "1024x1024"),
-        "n": range(1, 11),
-    },
-}
+# IMAGE_MODEL_OPTIONS (option -> allowed values, a tuple of strings or an inclusive ``range``)
+# and OPENAI_VOICES live in core.mediaspec, which shell completion reads too.
 
 
 def _base_name(rm: ResolvedModel) -> str:
@@ -119,11 +99,6 @@ def _image_options(rm: ResolvedModel, options: dict[str, Any]) -> dict[str, Any]
     return {**named, "extra_body": extra} if extra else named
 
 
-#: OpenAI's text-to-speech voices.
-OPENAI_VOICES = (
-    "alloy", "ash", "ballad", "cedar", "coral", "echo", "fable", "marin", "nova", "onyx", "sage",
-    "shimmer", "verse",
-)
 #: Characters OpenAI's speech endpoint takes in one request; also used for unknown providers.
 SPEECH_INPUT_LIMIT = 4096
 
