@@ -8,8 +8,8 @@ This module holds the layout, the keys, the screens and the wiring of the widget
 prompt and options, and does the operations (send, regenerate, edit and resend, compare, new,
 open, rename, delete) without a screen. The rest of the app's behaviour is in
 :mod:`.conversations` (the list, open/rename/delete/search), :mod:`.compare` (the comparison
-panes), :mod:`.actions` (dialogs: attach, system prompt, export, copy, help, palette) and
-:mod:`.slash` (the one registry of slash commands).
+panes), :mod:`.actions` (dialogs: attach, system prompt, export, copy, help, palette),
+:mod:`.media_ui` (``/image``, ``/speak``) and :mod:`.slash` (the one registry of slash commands).
 
 The provider is reached only through :func:`termchat.core.engine.stream_chat` from async
 workers (:mod:`termchat.tui.turns`): in the warm core process the CLI shares when it is enabled
@@ -39,6 +39,7 @@ from . import turns
 from .actions import ActionsMixin
 from .compare import CompareMixin
 from .conversations import ConversationsMixin
+from .media_ui import MediaMixin
 from .session import ChatSession, NoModel, Turn
 from .slash import COMMANDS
 from .widgets.conversation import ConversationView
@@ -57,12 +58,12 @@ class StatusBar(Static):
     """One line: the model, the conversation's tokens and cost, and what is pending."""
 
 
-class ChatApp(ConversationsMixin, CompareMixin, ActionsMixin, App[None]):
+class ChatApp(ConversationsMixin, CompareMixin, ActionsMixin, MediaMixin, App[None]):
     """The chat app: the layout, the keys, the screens, and the wiring of the widgets to the
     :class:`~termchat.tui.session.ChatSession` that holds the conversation and does its
     operations. Conversation handling, comparison panes and the dialog actions are in
-    :mod:`.conversations`, :mod:`.compare` and :mod:`.actions`; slash commands in
-    :mod:`.slash`.
+    :mod:`.conversations`, :mod:`.compare`, :mod:`.actions` and :mod:`.media_ui`; slash
+    commands in :mod:`.slash`.
 
     Args:
         config: the loaded :class:`termchat.config.Config`.
@@ -242,15 +243,6 @@ class ChatApp(ConversationsMixin, CompareMixin, ActionsMixin, App[None]):
     @work(thread=True, group="core-keepalive", exclusive=True)
     def _keep_core(self) -> None:
         self.core.keepalive()
-
-    async def wait_core(self) -> None:
-        """Wait until LiteLLM is imported in this process, for the core calls that run here
-        (``/image``, ``/speak``).
-
-        Raises:
-            TermchatError: LiteLLM cannot be imported (an install problem).
-        """
-        await self.core.wait_inprocess()
 
     @work(thread=True, group="default-model")
     def _pick_default(self) -> None:
@@ -437,50 +429,6 @@ class ChatApp(ConversationsMixin, CompareMixin, ActionsMixin, App[None]):
         self.prompt.restore(text)
         self.prompt.focus()
         self.update_status()
-
-    # -- /image and /speak ------------------------------------------------------------------
-
-    def _notice_from_core(self, text: str) -> None:
-        """A retry notice from the core thread, shown in the app."""
-        self.call_from_thread(self.notify, text, severity="warning")
-
-    async def image(self, prompt: str, line: str) -> None:
-        """``/image <prompt>``: generate with ``image.model`` and save (see media_commands)."""
-        from . import media_commands as mc
-
-        if not prompt.strip():
-            self.notify("/image needs a description, e.g. /image a lighthouse in a storm", severity="error")
-            self.prompt.restore(line)
-            return
-        await self.wait_core()
-        self.notify(f"generating an image with {self.config.get('image.model')}…", timeout=3)
-        try:
-            paths = await mc.on_core_thread(mc.make_images(self.config, prompt, notify=self._notice_from_core))
-        except TermchatError as err:
-            self.notify(turns.error_text(err), severity="error", timeout=8)
-            self.prompt.restore(line)
-            return
-        self.notify("image saved: " + ", ".join(str(p) for p in paths), timeout=8)
-
-    async def speak(self, text: str, line: str) -> None:
-        """``/speak [text]``: speak the text or the last reply; save the WAV and play it."""
-        from . import media_commands as mc
-
-        if not text.strip():
-            text = self.session.last_reply_text()
-        if not text.strip():
-            self.notify("nothing to speak: /speak <text>, or /speak alone after a reply", severity="error")
-            self.prompt.restore(line)
-            return
-        await self.wait_core()
-        self.notify(f"speaking with {self.config.get('speech.model')}…", timeout=3)
-        try:
-            path, note = await mc.on_core_thread(mc.speak(self.config, text, notify=self._notice_from_core))
-        except TermchatError as err:
-            self.notify(turns.error_text(err), severity="error", timeout=8)
-            self.prompt.restore(line)
-            return
-        self.notify(f"speech {note}: {path}", timeout=8)
 
     # -- command palette ----------------------------------------------------------------------
 
