@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import clean_env, read_until, write_config
+from tests.support.tty import read_terminal
 
 # A window title (OSC 0), a clipboard write (OSC 52), erase-screen as CSI and as the one-byte C1
 # CSI (U+009B), and a bell: none may reach a terminal raw.
@@ -75,28 +76,7 @@ def run_terminal(home: Path, *args: str, env: dict[str, str], cols: int = 100, r
         stderr=slave, env={**env, "COLUMNS": str(cols), "LINES": str(rows)}, cwd=str(home),
     )
     os.close(slave)
-    out = bytearray()
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.2)
-            if ready:
-                try:
-                    chunk = os.read(master, 65536)
-                except OSError:  # EIO: every writer closed the terminal
-                    break
-                if not chunk:
-                    break
-                out += chunk
-            elif proc.poll() is not None:
-                break
-        proc.wait(timeout=max(1.0, deadline - time.monotonic()))
-    finally:
-        os.close(master)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    return proc.returncode, bytes(out)
+    return proc.returncode, read_terminal(master, proc, timeout)
 
 
 def _popen_ask(env: dict[str, str], *args: str, **kw) -> subprocess.Popen:

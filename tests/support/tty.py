@@ -35,6 +35,16 @@ def run_on_tty(
     assert proc.stdin is not None and proc.stderr is not None
     proc.stdin.write(input)
     proc.stdin.close()
+    out = read_terminal(master, proc, timeout)
+    err = proc.stderr.read().decode("utf-8", "replace")
+    proc.stderr.close()
+    return proc.returncode, bytes(out), err
+
+
+def read_terminal(master: int, proc: subprocess.Popen, timeout: float) -> bytes:
+    """Every byte ``proc`` writes to the pseudo-terminal whose controlling side is ``master``,
+    until it closes the terminal or exits, or ``timeout`` seconds pass; then waits for it (killed
+    if still running) and closes ``master``."""
     out = bytearray()
     deadline = time.monotonic() + timeout
     try:
@@ -43,7 +53,7 @@ def run_on_tty(
             if ready:
                 try:
                     chunk = os.read(master, 65536)
-                except OSError:  # EIO: the child closed the terminal
+                except OSError:  # EIO: every writer closed the terminal
                     break
                 if not chunk:
                     break
@@ -56,6 +66,4 @@ def run_on_tty(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    err = proc.stderr.read().decode("utf-8", "replace")
-    proc.stderr.close()
-    return proc.returncode, bytes(out), err
+    return bytes(out)

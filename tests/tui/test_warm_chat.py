@@ -55,7 +55,9 @@ async def test_escape_cancels_the_stream_in_the_warm_core(warm_home, fake):
         await wait_idle(pilot)
         row = app.store.messages(app.conv.id)[-1]
         assert row.role == "assistant" and row.interrupted
-        assert row.content.startswith("word word") and len(row.content) < len("word " * 600)
+        # what had arrived when Esc was pressed (one word or more, by the machine's load)
+        assert row.content.startswith("word") and ("word " * 600).startswith(row.content)
+        assert len(row.content) < len("word " * 600)
         # the hang-up cancelled the request in the core: nothing stays active there
         deadline = time.monotonic() + 10
         while _status()["active"] and time.monotonic() < deadline:
