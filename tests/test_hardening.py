@@ -76,7 +76,8 @@ def run_terminal(home: Path, *args: str, env: dict[str, str], cols: int = 100, r
         stderr=slave, env={**env, "COLUMNS": str(cols), "LINES": str(rows)}, cwd=str(home),
     )
     os.close(slave)
-    return proc.returncode, read_terminal(master, proc, timeout)
+    out = read_terminal(master, proc, timeout)  # waits for the process
+    return proc.returncode, out
 
 
 def _popen_ask(env: dict[str, str], *args: str, **kw) -> subprocess.Popen:

@@ -38,7 +38,7 @@ def run_on_tty(
     out = read_terminal(master, proc, timeout)
     err = proc.stderr.read().decode("utf-8", "replace")
     proc.stderr.close()
-    return proc.returncode, bytes(out), err
+    return proc.returncode, out, err
 
 
 def read_terminal(master: int, proc: subprocess.Popen, timeout: float) -> bytes:
