@@ -7,7 +7,9 @@ drives defaults, type checks, ``termchat config set`` and the docs.
 
 Keys live apart from the config, in ``keys.toml`` (mode 0600). A key for a provider is looked up as
 ``--key`` > the provider's environment variable (LiteLLM's names, e.g. ``ANTHROPIC_API_KEY``) >
-the keys file.
+the keys file; that order and the keys file's policy are the core's (:mod:`termchat.core.keys`),
+re-exported here. :class:`Config` is what the fronts hand the core as its
+:class:`termchat.core.settings.Settings`.
 """
 
 from __future__ import annotations

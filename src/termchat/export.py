@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .store import Conversation, StoredMessage
 
 
-def conversation_json(conv: Any, messages: list[Any]) -> dict[str, Any]:
+def conversation_json(conv: Conversation, messages: list[StoredMessage]) -> dict[str, Any]:
     """A conversation as a JSON-able dict: ``{"id", "title", "model", "system", "options",
     "created_at", "updated_at", "messages": [{"role", "content", "model", "created_at",
     "prompt_tokens", "completion_tokens", "cost_usd", "duration_s", "finish_reason",
@@ -40,7 +43,7 @@ def conversation_json(conv: Any, messages: list[Any]) -> dict[str, Any]:
     }
 
 
-def conversation_markdown(conv: Any, messages: list[Any]) -> str:
+def conversation_markdown(conv: Conversation, messages: list[StoredMessage]) -> str:
     """A conversation as Markdown: a title, the system prompt, then each message under a
     heading naming its role (and model for replies); interrupted replies are marked, and a last
     question without an answer is followed by why (``_no reply (the client was killed)_``)."""
@@ -60,7 +63,7 @@ def conversation_markdown(conv: Any, messages: list[Any]) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-def _no_reply(messages: list[Any]) -> str | None:
+def _no_reply(messages: list[StoredMessage]) -> str | None:
     from .store import no_reply_note
 
     last = messages[-1] if messages else None

@@ -33,10 +33,14 @@ from .warm_protocol import (
 
 
 class _Config:
-    """The client's config values, as ``get(key)`` for the engine."""
+    """The client's config values, as ``get(key)`` for the engine: a
+    :class:`termchat.core.settings.Settings` without tables (the client resolved the model)."""
 
     def __init__(self, values: dict[str, Any]):
         self.values = values
+        self.data: dict[str, Any] = {}
+        self.aliases: dict[str, str] = {}
+        self.endpoints: dict[str, dict[str, Any]] = {}
 
     def get(self, key: str) -> Any:
         from .config import SETTINGS

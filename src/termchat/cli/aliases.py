@@ -9,17 +9,20 @@ from __future__ import annotations
 import json
 import re
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from .complete import complete_any_model, complete_user_alias
 from .helptext import unwrap
 
+if TYPE_CHECKING:
+    from ..config import Config
+
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_+-]*$")
 
 
-def alias_rows(config: Any) -> list[dict[str, Any]]:
+def alias_rows(config: Config) -> list[dict[str, Any]]:
     """Every alias as ``{"name", "model", "resolves_to", "builtin", "source", "overrides"}``:
     ``model`` is the target as written, ``resolves_to`` the model id at the end of the chain,
     ``builtin`` whether termchat ships the name, ``source`` ``built-in`` or ``config``,

@@ -17,11 +17,14 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from .helptext import unwrap
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 HELP = """Check what works and what does not, with a fix for each problem.
 
@@ -60,7 +63,7 @@ class Check:
         return f"Check({self.name!r}, {self.status!r}, {self.message!r}, {self.fix!r})"
 
 
-def _config_checks(out: list[Check]) -> Any:
+def _config_checks(out: list[Check]) -> Config:
     """Config file; returns the loaded Config (an empty one when the file is invalid)."""
     from .. import paths
     from ..config import Config, load_config, unknown_keys
@@ -113,7 +116,7 @@ def _store_check(out: list[Check]) -> None:
     out.append(Check("store", "ok", f"{path}: {convs} conversations, {msgs} messages"))
 
 
-def _key_checks(out: list[Check], config: Any) -> None:
+def _key_checks(out: list[Check], config: Config) -> None:
     from .. import paths
     from ..config import keys_file_mode_ok, mask, read_keys
     from ..core.catalog import PROVIDER_KEY_ENV
@@ -156,7 +159,7 @@ def _key_checks(out: list[Check], config: Any) -> None:
                          "termchat keys set openai (or anthropic, gemini, …)"))
 
 
-def _default_model_check(out: list[Check], config: Any) -> None:
+def _default_model_check(out: list[Check], config: Config) -> None:
     from ..core.catalog import pick_default_model, resolve_model
     from ..core.errors import TermchatError
 
@@ -179,7 +182,7 @@ def _default_model_check(out: list[Check], config: Any) -> None:
     out.append(Check("default model", "ok", f"{shown} ({source})"))
 
 
-def _local_checks(out: list[Check], config: Any) -> None:
+def _local_checks(out: list[Check], config: Config) -> None:
     from ..core import catalog as cat
     from ..core.listing import fetch_live
 
@@ -289,7 +292,7 @@ def _graphics_check(out: list[Check]) -> None:
     out.append(Check("graphics", "info", msg))
 
 
-def _warm_core_line(config: Any = None) -> Check:
+def _warm_core_line(config: Config | None = None) -> Check:
     """The warm core's state (``termchat.warm``): off, running (pid, requests served), not
     running yet, or refused (an unsafe runtime directory, a socket served by another uid: warn,
     with why and the fix). Never fails the doctor: without a warm core ``ask`` still answers

@@ -12,12 +12,16 @@ import logging
 import os
 import sys
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from .complete import complete_any_model, complete_ollama_model, complete_provider
 from .helptext import unwrap
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..core.listing import LiveResult, ModelRow
 
 LIST_HELP = """List the models you can use: LiteLLM's catalog plus live local models.
 
@@ -99,7 +103,7 @@ def _safe(text: str) -> str:
     return sanitize(text)
 
 
-def tsv_line(row: Any) -> str:
+def tsv_line(row: ModelRow) -> str:
     """One pipe line for a :class:`~termchat.core.listing.ModelRow` (see the command help)."""
     cols = [
         row.id,
@@ -120,7 +124,7 @@ def _colour_on() -> bool:
     return not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
 
-def format_table(rows: list[Any], width: int = 120, colour: bool = True) -> str:
+def format_table(rows: list[ModelRow], width: int = 120, colour: bool = True) -> str:
     """The terminal table: a header, a rule, then one aligned line per model (model ids are
     never cut; the capabilities column takes the remaining ``width`` and is cut with "…").
 
@@ -167,7 +171,7 @@ def format_table(rows: list[Any], width: int = 120, colour: bool = True) -> str:
     return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
-def print_table(rows: list[Any]) -> None:
+def print_table(rows: list[ModelRow]) -> None:
     """Write :func:`format_table` for this terminal's width to stdout."""
     import shutil
 
@@ -176,7 +180,7 @@ def print_table(rows: list[Any]) -> None:
     sys.stdout.flush()
 
 
-def _known_provider(provider: str, config: Any) -> None:
+def _known_provider(provider: str, config: Config) -> None:
     from ..core.catalog import all_endpoints, providers
     from ..core.errors import UsageError
 
@@ -191,7 +195,7 @@ def _known_provider(provider: str, config: Any) -> None:
         )
 
 
-def live_via_warm_core(config: Any) -> Any:
+def live_via_warm_core(config: Config) -> LiveResult | None:
     """The live local models as the warm core sees them (same environment, connections kept
     open), or ``None`` when no core answers — the listing then probes the servers itself.
     The completion cache is rewritten either way."""
