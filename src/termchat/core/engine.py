@@ -180,7 +180,8 @@ def _count_tokens(litellm: Any, model: str, text: str) -> int:
     report no usage); 0 when it cannot count."""
     try:
         return int(litellm.token_counter(model=model, text=text))
-    except Exception:
+    except Exception as exc:  # an unknown model or tokenizer: no estimate
+        logging.getLogger("termchat").debug("token count for %s failed: %r", model, exc)
         return 0
 
 
@@ -305,5 +306,5 @@ async def stream_chat(
                 if aclose is not None:
                     try:
                         await asyncio.wait_for(aclose(), 2.0)
-                    except BaseException:  # closing is best effort; the connection is dropped
-                        pass
+                    except (Exception, asyncio.CancelledError) as exc:  # best effort: dropped anyway
+                        logging.getLogger("termchat").debug("closing the stream failed: %r", exc)
