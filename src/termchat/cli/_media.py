@@ -1,11 +1,11 @@
-"""Helpers shared by ``termchat image`` and ``termchat speak``: running a core media call with
-a spinner or progress bar, Ctrl+C handling, and input checks."""
+"""Helpers shared by ``termchat image`` and ``termchat speak``: running a media pipeline
+(:mod:`termchat.client.media`) on the core client with a spinner or progress bar, Ctrl+C
+handling, and input checks."""
 
 from __future__ import annotations
 
-import asyncio
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ..core.errors import InterruptedError_, UsageError
@@ -86,83 +86,28 @@ class _Progress:
             self.bar.advance(self.task)
 
 
-def run_core(
-    factory: Callable[[Notify, Advance], Awaitable[T]],
+def run_media(
+    config: Any,
+    work: Callable[[Any, Notify, Advance], T],
     *,
     label: str,
     total: int = 1,
 ) -> T:
-    """Run the coroutine ``factory(notify, advance)`` in-process to completion and return its
-    result.
-
-    LiteLLM is imported first, in the main thread (so Ctrl+C during the import works). On a
-    terminal (stderr), a spinner shows ``label`` while waiting, or a progress bar of ``total``
-    steps when ``total > 1`` (the coroutine calls ``advance()`` after each). ``notify(text)``
-    prints a retry notice on stderr.
+    """``work(core, notify, advance)`` with the process's core client (:class:`termchat.client.Core`:
+    the warm core when it is enabled and answers, else in-process — and then a warm core is
+    started for next time). On a terminal (stderr), a spinner shows ``label`` while waiting, or
+    a progress bar of ``total`` steps when ``total > 1`` (``advance()`` counts one);
+    ``notify(text)`` prints a retry notice on stderr.
 
     Raises:
         InterruptedError_: Ctrl+C (exit 130); nothing has been written by then.
         TermchatError: whatever the core raised.
     """
-    from ..core import engine
+    from ..client import Core
 
-    try:
-        with _Progress(label, total) as ui:
-            if not engine.litellm_loaded():
-                engine.load_litellm()
-            return asyncio.run(factory(ui.notify, ui.advance))
-    except KeyboardInterrupt:
-        raise InterruptedError_("interrupted; nothing was written") from None
-
-
-def run_media(
-    op: str,
-    requests: list[Any],
-    rm: Any,
-    config: Any,
-    call: Callable[[Any, Notify], Awaitable[Any]],
-    decode: Callable[[dict[str, Any]], Any],
-    *,
-    label: str,
-) -> list[Any]:
-    """Results of ``requests`` (image or speech requests, in order): through the warm core when
-    it is enabled and answers (``op`` = ``image``/``speech``; results rebuilt with ``decode``),
-    otherwise in-process with ``call(request, notify)`` — and then a warm core is started for
-    next time. Results are the same either way.
-
-    Raises:
-        InterruptedError_: Ctrl+C (exit 130); nothing has been written by then.
-        TermchatError: whatever the core raised.
-    """
-    from dataclasses import asdict
-
-    from .. import warm
-
-    results: list[Any] = []
-    use_warm = warm.enabled(config)
-    if use_warm:
-        settings = {k: config.get(k) for k in ("timeout", "retries", "retry_max_wait")}
+    with Core(config) as core:
         try:
-            with _Progress(label, len(requests)) as ui:
-                for req in requests:
-                    payload = {"request": asdict(req), "model": asdict(rm), "config": settings}
-                    results.append(decode(warm.call_sync(op, payload, config, ui.notify)))
-                    ui.advance()
-            return results
-        except warm.WarmUnavailable:
-            pass  # no core (or it went away between parts): do the rest here
+            with _Progress(label, total) as ui:
+                return work(core, ui.notify, ui.advance)
         except KeyboardInterrupt:
             raise InterruptedError_("interrupted; nothing was written") from None
-    rest = requests[len(results):]
-
-    async def local(notify: Notify, advance: Advance) -> list[Any]:
-        out = []
-        for req in rest:
-            out.append(await call(req, notify))
-            advance()
-        return out
-
-    results += run_core(local, label=label, total=len(rest))
-    if use_warm:
-        warm.start_background(float(config.get("warm_core.idle_seconds")))
-    return results

@@ -189,16 +189,14 @@ def run_image(
 ) -> int:
     """The ``image`` flow; returns the exit code. Raises :class:`TermchatError` for bad input,
     configuration, provider failures and unwritable outputs; nothing is written on failure."""
+    from ..client.media import generate
     from ..config import load_config
     from ..core.catalog import resolve_model
-    from ..core.media import ImageResult, generate_images
     from ..core.types import ImageRequest
     from ..media import (
         IMAGE_FORMATS,
         check_directory,
         check_outputs,
-        convert_image,
-        inspect_image,
         is_directory_target,
         output_paths,
         slugify,
@@ -248,31 +246,16 @@ def run_image(
 
     req = ImageRequest(model=rm.id, prompt=text, options=options, api_base=api_base, api_key=key)
     noun = "image" if count == 1 else f"{count} images"
-    result = run_media(
-        "image", [req], rm, config,
-        lambda r, notify: generate_images(r, config, rm, on_notice=notify),
-        ImageResult.from_dict,
+    images = run_media(
+        config,
+        lambda core, notify, advance: generate(
+            core, req, rm, want=want, compression=compression,
+            convert_compression="output_compression" not in options, on_notice=notify,
+        ),
         label=f"{rm.id}: generating {noun}…",
-    )[0]
-
-    # Check every image and convert as needed before writing any.
-    datas: list[bytes] = []
-    infos = []
-    write_fmt = want
-    for i, im in enumerate(result.images, 1):
-        data = im.data or b""
-        info = inspect_image(data, what=f"image {i} from {rm.provider}")
-        if write_fmt is None:
-            write_fmt = info.format if info.format in IMAGE_FORMATS else "png"
-        if info.format != write_fmt or (
-            compression is not None and "output_compression" not in options
-        ):
-            data = convert_image(data, write_fmt, compression)
-            info = inspect_image(data, what=f"image {i} after conversion")
-        datas.append(data)
-        infos.append(info)
-    assert write_fmt is not None
-    paths = paths_for(len(datas), IMAGE_FORMATS[write_fmt])
+    )
+    result, datas, infos, write_fmt = images.result, images.datas, images.infos, images.format
+    paths = paths_for(len(datas), images.ext)
     write_outputs(list(zip(paths, datas, strict=True)), force)
 
     revised = next((im.revised_prompt for im in result.images if im.revised_prompt), None)

@@ -1,7 +1,8 @@
 """Runs a chat request for the CLI and shows its events on the terminal.
 
-The events come from the warm core (a blocking socket client: no asyncio import on that path)
-or, when none answers, from the in-process core — the very same events either way. On a TTY the answer streams as Markdown; into a pipe it is written verbatim (but
+The events come from :class:`termchat.client.Core` — the warm core (a blocking socket client:
+no asyncio import on that path) or, when none answers, the in-process core; the very same
+events either way. On a TTY the answer streams as Markdown; into a pipe it is written verbatim (but
 sanitised) and flushed per piece; with ``--json`` nothing streams and the caller prints one
 object. Ctrl+C stops the request (the provider stream is closed) and keeps what arrived; so do
 SIGTERM (see :class:`SignalGuard`) and a reader of standard output that went away (``| head``).
@@ -51,8 +52,9 @@ class SignalGuard:
         self.live = False
         previous = signal.getsignal(signal.SIGINT)
         if callable(previous):
-            # the current Ctrl+C handler: asyncio.run's (cancels the request's task) or
-            # Python's default (raises KeyboardInterrupt out of a blocking warm-core read)
+            # the current Ctrl+C handler, normally Python's default: KeyboardInterrupt out of
+            # the blocking wait for the next event (a warm-core read, or the in-process queue;
+            # the event stream then cancels the request)
             previous(signal.SIGINT, frame)
         else:
             raise KeyboardInterrupt
@@ -89,8 +91,9 @@ def stream_to_terminal(
     guard: SignalGuard | None = None,
 ) -> None:
     """Run ``req`` and fill ``outcome`` (text, usage, timing, interrupted, signal,
-    output_closed, error): through the warm core when it is enabled and answers, otherwise
-    in-process (then a warm core is started for next time).
+    output_closed, error) through the process's core client (:class:`termchat.client.Core`:
+    the warm core when it is enabled and answers, otherwise in-process, and then a warm core
+    is started for next time).
 
     Ctrl+C, a SIGTERM caught by ``guard``, and a closed standard output (EPIPE) stop the
     request and set ``outcome.interrupted`` (plus ``outcome.signal`` / ``outcome.output_closed``);
@@ -120,54 +123,23 @@ def stream_to_terminal(
             spinner.stop()
             stderr_line(f"termchat: {ev.text}", style="yellow")
 
-    async def consume() -> None:
-        import asyncio
+    from ..client import Core
 
-        from ..core import engine
-
-        events = engine.stream_chat(req, config, rm)
-        try:
-            async for ev in events:
-                handle(ev)
-        except asyncio.CancelledError:
-            outcome.interrupted = True
-        except TermchatError as err:
-            outcome.error = err
-        finally:
-            await events.aclose()  # closes the provider stream at once (e.g. after OutputClosed)
-
-    from .. import warm
-
-    use_warm = warm.enabled(config)
-    fell_back = False
+    core = Core(config)
     if guard is not None:
         guard.live = guard.signum is None
     try:
         if guard is not None and guard.signum is not None:
             raise KeyboardInterrupt  # SIGTERM came before the request started
         with spinner:
-            served = False
-            if use_warm:
-                from contextlib import closing
-
-                try:
-                    with closing(warm.request_events_sync(req, rm, config)) as events:
-                        for ev in events:
-                            handle(ev)
-                    served = True
-                except warm.WarmUnavailable:
-                    pass  # nothing was shown yet: run it here instead
-                except TermchatError as err:
-                    outcome.error = err
-                    served = True
-            if not served:
-                fell_back = True
-                from ..core import engine
-
-                engine.load_litellm()  # in the main thread: Ctrl+C during the import exits at once
-                import asyncio
-
-                asyncio.run(consume())
+            events = iter(core.chat(req, rm))
+            try:
+                for ev in events:
+                    handle(ev)
+            except TermchatError as err:
+                outcome.error = err
+            finally:
+                events.close()  # type: ignore[attr-defined]  # the provider stream, at once
     except KeyboardInterrupt:
         outcome.interrupted = True
     except OutputClosed:
@@ -189,8 +161,7 @@ def stream_to_terminal(
             writer.finish()  # Markdown on a terminal ends its own line; a pipe gets the exact text
         if outcome.interrupted and not outcome.error and not outcome.output_closed:
             stderr_line(interrupted_notice(outcome), style="yellow")
-        if use_warm and fell_back:
-            warm.start_background(float(config.get("warm_core.idle_seconds")))
+        core.close()  # ran here although the warm core is on: start one for next time
 
 
 def interrupted_notice(outcome: Any) -> str:

@@ -133,20 +133,17 @@ def run_speak(
     """The ``speak`` flow; returns the exit code. Raises :class:`TermchatError` for bad input,
     configuration, provider and audio-device failures; a file asked for is written before
     playback starts, and nothing is written when synthesis fails."""
+    from ..client.media import speech_parts, synthesize
     from ..config import load_config
     from ..core.catalog import resolve_model
-    from ..core.media import SPEECH_INPUT_LIMIT, SpeechResult, synthesize_speech
-    from ..core.types import SpeechRequest
+    from ..core.media import SPEECH_INPUT_LIMIT
     from ..media import (
-        check_audio,
         check_output_device,
         check_outputs,
         decode_for_playback,
-        join_audio,
         output_paths,
         play_pcm,
         slugify,
-        split_text,
         timestamp,
         write_outputs,
     )
@@ -165,7 +162,7 @@ def run_speak(
     voice_ = voice or str(config.get("speech.voice"))
     options = plan_speech(rm, voice_, speed, instructions, fmt_)
 
-    parts = split_text(content, SPEECH_INPUT_LIMIT)
+    parts = speech_parts(content)
     if len(parts) > 1 and fmt_ in ("opus", "flac"):
         raise UsageError(
             f"the text is {len(content):,} characters, more than the {SPEECH_INPUT_LIMIT:,} one "
@@ -187,21 +184,15 @@ def run_speak(
     if play and path is None and not to_stdout:
         check_output_device()  # nothing to keep: fail before paying for a request
 
-    requests = [
-        SpeechRequest(model=rm.id, input=part, voice=voice_, options=options, api_base=api_base, api_key=key)
-        for part in parts
-    ]
     label = f"{rm.id}: speaking" + ("" if len(parts) == 1 else f" {len(parts)} parts")
-    results = run_media(
-        "speech", requests, rm, config,
-        lambda r, notify: synthesize_speech(r, config, rm, on_notice=notify),
-        SpeechResult.from_dict,
-        label=label + "…",
+    audio = run_media(
+        config,
+        lambda core, notify, advance: synthesize(
+            core, rm, parts, voice=voice_, options=options, fmt=fmt_, api_base=api_base,
+            api_key=key, on_notice=notify, advance=advance,
+        ),
+        label=label + "…", total=len(parts),
     )
-    for i, res in enumerate(results, 1):
-        what = "the audio" if len(parts) == 1 else f"audio part {i} of {len(parts)}"
-        check_audio(res.audio, fmt_, what=what)
-    audio = join_audio([res.audio for res in results], fmt_)
 
     if to_stdout:
         sys.stdout.buffer.write(audio)

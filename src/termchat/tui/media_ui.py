@@ -16,17 +16,8 @@ class MediaMixin:
 
     core: Any
 
-    async def wait_core(self: Any) -> None:
-        """Wait until LiteLLM is imported in this process, for the core calls that run here
-        (``/image``, ``/speak``).
-
-        Raises:
-            TermchatError: LiteLLM cannot be imported (an install problem).
-        """
-        await self.core.wait_inprocess()
-
     def _notice_from_core(self: Any, text: str) -> None:
-        """A retry notice from the core thread, shown in the app."""
+        """A retry notice from a core call (another thread), shown in the app."""
         self.call_from_thread(self.notify, text, severity="warning")
 
     async def image(self: Any, prompt: str, line: str) -> None:
@@ -37,10 +28,9 @@ class MediaMixin:
             self.notify("/image needs a description, e.g. /image a lighthouse in a storm", severity="error")
             self.prompt.restore(line)
             return
-        await self.wait_core()
         self.notify(f"generating an image with {self.config.get('image.model')}…", timeout=3)
         try:
-            paths = await mc.on_core_thread(mc.make_images(self.config, prompt, notify=self._notice_from_core))
+            paths = await mc.make_images(self.core, self.config, prompt, notify=self._notice_from_core)
         except TermchatError as err:
             self.notify(turns.error_text(err), severity="error", timeout=8)
             self.prompt.restore(line)
@@ -57,10 +47,9 @@ class MediaMixin:
             self.notify("nothing to speak: /speak <text>, or /speak alone after a reply", severity="error")
             self.prompt.restore(line)
             return
-        await self.wait_core()
         self.notify(f"speaking with {self.config.get('speech.model')}…", timeout=3)
         try:
-            path, note = await mc.on_core_thread(mc.speak(self.config, text, notify=self._notice_from_core))
+            path, note = await mc.speak(self.core, self.config, text, notify=self._notice_from_core)
         except TermchatError as err:
             self.notify(turns.error_text(err), severity="error", timeout=8)
             self.prompt.restore(line)

@@ -1,8 +1,7 @@
-"""One chat turn, UI-agnostic parts: building the request from the store, images, and
-consuming the core's event stream into a message view.
-
-The provider is reached only through :func:`termchat.core.engine.stream_chat`, from the app's
-async workers.
+"""One chat turn in the app: images to attach, and the core's events streamed into a message
+view. The core is reached only through the client layer (:class:`termchat.client.Core`, held
+by :class:`CoreLink`); the conversation model (history -> messages, the outcome, storing) is
+:mod:`termchat.turn`.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from .. import turn
 from ..core.errors import TermchatError, UsageError
 from ..core.types import (
     Attachment,
@@ -62,15 +60,6 @@ def load_image(path: str | Path) -> tuple[Attachment, str]:
     return Attachment(mime, data, p.name), f"{p.name} {size[0]}×{size[1]}"
 
 
-# Kept for callers not moved yet; the conversation model lives in termchat.turn.
-attachment_records = turn.attachment_records
-
-
-def build_messages(system: str | None, rows: list[Any]) -> list[Any]:
-    """Deprecated: :func:`termchat.turn.history_messages` (``rows, system``)."""
-    return turn.history_messages(rows, system)
-
-
 def header_for(outcome: Outcome) -> str:
     """Header of a finished reply: model, tokens, duration, interrupted."""
     parts = [outcome.model]
@@ -79,27 +68,6 @@ def header_for(outcome: Outcome) -> str:
     if outcome.interrupted or outcome.error is not None:
         parts.append("interrupted")
     return "  · ".join(parts)
-
-
-class _CoreThread:
-    """One daemon thread running an asyncio loop, on which the core's streams are read.
-
-    Reading a stream through LiteLLM costs about 1 ms of CPU per chunk; on the app's own loop a
-    fast stream that is behind reads buffered chunks without ever suspending, and keys and
-    rendering wait. On its own thread the interpreter shares the time between the two (and
-    the reading goes on while the app renders)."""
-
-    _lock = threading.Lock()
-    _loop: asyncio.AbstractEventLoop | None = None
-
-    @classmethod
-    def loop(cls) -> asyncio.AbstractEventLoop:
-        with cls._lock:
-            if cls._loop is None or cls._loop.is_closed():
-                loop = asyncio.new_event_loop()
-                threading.Thread(target=loop.run_forever, name="termchat-core", daemon=True).start()
-                cls._loop = loop
-            return cls._loop
 
 
 _END = object()
@@ -155,106 +123,69 @@ class _Relay:
                 yield item
 
 
-async def events_in_core_thread(make: Callable[[], AsyncIterator[Any]]) -> AsyncIterator[Any]:
-    """Iterate ``make()`` (an async generator of core events) on the core thread and yield its
-    events here, in batches as they arrive. Cancelling the iteration cancels the stream there
-    (which closes it); its exceptions are raised here."""
+async def stream_events(stream: Any) -> AsyncIterator[Any]:
+    """Iterate ``stream`` (a blocking :class:`termchat.client.EventStream`) on a reader thread
+    and yield its events here, on the app's loop, in batches as they arrive. Cancelling the
+    iteration cancels the stream (the warm core's connection is shut, or the in-process request
+    cancelled); its exceptions are raised here."""
     relay = _Relay()
-
-    async def pump() -> None:
-        try:
-            async for ev in make():
-                relay.put(ev)
-        except BaseException as exc:  # handed to the app's side (cancellation included)
-            relay.end(exc)
-        else:
-            relay.end(None)
-
-    fut = asyncio.run_coroutine_threadsafe(pump(), _CoreThread.loop())
-    try:
-        async for item in relay:
-            yield item
-    finally:
-        if not fut.done():
-            fut.cancel()
-
-
-async def events_from_warm(req: Any, rm: Any, config: Any, sock: Path) -> AsyncIterator[Any]:
-    """The events of ``req`` streamed by the warm core on ``sock`` (another process: its
-    LiteLLM work never competes with the app for this interpreter). A reader thread decodes
-    them; cancelling the iteration shuts the connection, which cancels the request there.
-
-    Raises:
-        WarmUnavailable: the core did not take the request (no event was yielded).
-        TermchatError: the request's own error, or a lost core mid-answer.
-    """
-    from .. import warm
-
-    relay = _Relay()
-    conn: list[Any] = []
-    gone = threading.Event()
-
-    def opened(s: Any) -> None:
-        conn.append(s)
-        if gone.is_set():
-            _shut(s)
 
     def read() -> None:
         try:
-            for ev in warm.request_events_sync(req, rm, config, sock, on_open=opened):
-                if gone.is_set():
-                    break
+            for ev in stream:
                 relay.put(ev)
-        except BaseException as exc:
+        except BaseException as exc:  # handed to the app's side
             relay.end(exc)
         else:
             relay.end(None)
 
-    threading.Thread(target=read, name="termchat-warm-reader", daemon=True).start()
+    threading.Thread(target=read, name="termchat-core-reader", daemon=True).start()
     try:
         async for item in relay:
             yield item
     finally:
-        gone.set()
-        for s in conn:
-            _shut(s)
+        stream.cancel()
 
 
-def _shut(s: Any) -> None:
-    import socket
+def events_in_core_thread(make: Callable[[], AsyncIterator[Any]]) -> AsyncIterator[Any]:
+    """The events of ``make()`` (an async generator of core events) run in-process on the core
+    loop thread, yielded here (bench/bench_tui.py measures this path)."""
+    from ..client.local import LocalStream
 
-    try:
-        s.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
+    return stream_events(LocalStream(make))
 
 
 class CoreLink:
-    """Where the app's replies are computed.
+    """Where the app's replies, images and speech are computed: the app's side of
+    :class:`termchat.client.Core` (the same policy as the command line's, not sticky: each
+    request tries the warm core again).
 
     With the warm core enabled (config ``warm_core.enabled``; ``TERMCHAT_NO_WARM=1`` turns it
-    off) replies stream from the warm core process the CLI shares (:mod:`termchat.warm`),
-    started after the first frame if none runs, and kept alive while the app is open. Reading
-    a stream through LiteLLM costs about 1 ms of CPU per chunk, which in this process would
-    take the interpreter from the app at 2,000 chunks/s (bench/bench_tui.py). Otherwise, or
-    when the warm core cannot be reached, LiteLLM is imported here on a worker thread and
-    streams are read on the core thread (:class:`_CoreThread`).
+    off) requests go to the warm core process the CLI shares, started after the first frame if
+    none runs, and kept alive while the app is open; LiteLLM is then never imported here.
+    Reading a stream through LiteLLM costs about 1 ms of CPU per chunk, which in this process
+    would take the interpreter from the app at 2,000 chunks/s (bench/bench_tui.py). Otherwise,
+    or when the warm core does not come, LiteLLM is imported here on a worker thread and
+    requests run on the core loop thread (:class:`termchat.client.local.LoopThread`).
     """
 
     WARM_WAIT_S = 40.0
-    """How long a message waits for a starting warm core before running in-process (seconds;
+    """How long a request waits for a starting warm core before running in-process (seconds;
     the core's import of LiteLLM takes about 5 s here)."""
 
     def __init__(self, config: Any, *, load: bool = True) -> None:
-        from .. import warm
+        from ..client import Core
 
         self.config = config
-        self.use_warm = warm.enabled(config)
-        self.sock: Path | None = None
+        self.client = Core(config, sticky=False, start_after=False)
         self._load = load
         self._inproc: asyncio.Task | None = None
         self._inproc_error: TermchatError | None = None
-        self._started_warm = False
+
+    @property
+    def use_warm(self) -> bool:
+        """Whether requests go to the warm core (until it fails to come)."""
+        return self.client.use_warm
 
     def start(self) -> None:
         """After the first frame: make sure a warm core runs (or import LiteLLM here, when the
@@ -262,61 +193,43 @@ class CoreLink:
         if not self._load:
             return
         if self.use_warm:
-            threading.Thread(target=self._ensure_warm, name="termchat-warm-start", daemon=True).start()
+            threading.Thread(target=self.client.ensure_warm, name="termchat-warm-start",
+                             daemon=True).start()
         else:
             self._start_inprocess()
 
-    def _ensure_warm(self) -> bool:
-        from .. import warm
-
-        try:
-            if self.sock is None:
-                self.sock = warm.socket_path()
-            if warm.reachable(self.sock):
-                return True
-            if not self._started_warm:
-                self._started_warm = True
-                warm.start_background(float(self.config.get("warm_core.idle_seconds")), self.sock)
-        except warm.WarmUnavailable:
-            self.use_warm = False
-        except Exception:
-            pass
-        return False
-
     def keepalive(self) -> None:
-        """Tell the warm core the app still uses it (it exits after ``warm_core.idle_seconds``
-        without requests); start one again if it went away. Blocking: call from a thread."""
-        from .. import warm
+        """Tell the warm core the app still uses it; start one again if it went away.
+        Blocking: call from a thread."""
+        self.client.keepalive()
 
-        if not self.use_warm or self.sock is None:
-            return
-        try:
-            warm.control("status", self.sock)
-        except warm.WarmUnavailable:
-            self._started_warm = False
-            self._ensure_warm()
+    async def ready(self, on_status: Callable[[str], Any] | None = None) -> None:
+        """Wait until requests can run: the warm core accepts connections (one that is starting
+        is waited for up to :attr:`WARM_WAIT_S`), or else LiteLLM is imported here.
+        ``on_status(text)`` tells what is being waited for.
 
-    async def warm_socket(self, on_wait: Callable[[], Any] | None = None) -> Path | None:
-        """The warm core's socket once it accepts connections (starting one if needed and
-        waiting up to :attr:`WARM_WAIT_S`; ``on_wait()`` is called once if it has to wait), or
-        ``None`` when the warm core is off or does not come (the reply is then computed
-        in-process)."""
-        if not self.use_warm:
-            return None
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.WARM_WAIT_S
-        waited = False
-        while self.use_warm:
-            if await asyncio.to_thread(self._ensure_warm):
-                return self.sock
-            if not waited and on_wait is not None:
-                waited = True
-                on_wait()
-            if loop.time() > deadline:
-                self.use_warm = False  # run in-process from now on
-                break
-            await asyncio.sleep(0.1)
-        return None
+        Raises:
+            TermchatError: the warm core did not come and LiteLLM cannot be imported here.
+        """
+        from ..core import engine
+
+        if self.use_warm:
+            loop = asyncio.get_running_loop()
+            stop = threading.Event()
+
+            def waiting() -> None:
+                if on_status is not None:
+                    loop.call_soon_threadsafe(on_status, "starting the model core…")
+
+            try:
+                if await asyncio.to_thread(self.client.wait_warm, self.WARM_WAIT_S, waiting, stop):
+                    return
+            finally:
+                stop.set()  # a cancelled wait ends its thread too
+        if not engine.litellm_loaded():
+            if on_status is not None:
+                on_status("loading the model core…")
+            await self.wait_inprocess()
 
     def _start_inprocess(self) -> asyncio.Task:
         from ..core import engine
@@ -346,6 +259,12 @@ class CoreLink:
         if self._inproc_error is not None:
             raise self._inproc_error
 
+    async def call(self, work: Callable[[Any], Any]) -> Any:
+        """``work(client)`` — a blocking media pipeline (:mod:`termchat.client.media`) — on a
+        worker thread, once the core is :meth:`ready`."""
+        await self.ready()
+        return await asyncio.to_thread(work, self.client)
+
 
 async def run_stream(
     req: Any,
@@ -360,32 +279,13 @@ async def run_stream(
     provider trouble: errors land in ``outcome.error``; cancellation (Esc) sets
     ``outcome.interrupted``. The partial text is always in ``outcome.text``. The view is left
     streaming: the caller stores, then calls ``view.finish``."""
-    from .. import warm
     from ..core import engine
 
     sanitizer = Sanitizer()
     try:
-        events = None
-        if core.use_warm:
-            sock = await core.warm_socket(on_wait=lambda: view.set_status("starting the model core…"))
-            if sock is not None:
-                view.set_status("waiting for the model…")
-                events = events_from_warm(req, rm, config, sock)
-                try:
-                    first = await anext(events)
-                except StopAsyncIteration:
-                    first = None
-                except warm.WarmUnavailable:  # nothing shown yet: answer in-process
-                    events = None
-                else:
-                    events = _prepend(first, events)
-        if events is None:
-            if not engine.litellm_loaded():
-                view.set_status("loading the model core…")
-                await core.wait_inprocess()
-            view.set_status("waiting for the model…")
-            events = events_in_core_thread(lambda: engine.stream_chat(req, config, rm))
-        async for ev in events:
+        await core.ready(view.set_status)
+        view.set_status("waiting for the model…")
+        async for ev in stream_events(core.client.chat(req, rm)):
             outcome.apply(ev)
             if isinstance(ev, TextDelta):
                 safe = sanitizer.feed(ev.text)
@@ -401,13 +301,6 @@ async def run_stream(
         outcome.error = err
     except Exception as exc:  # anything unexpected becomes a readable notice, never a crash
         outcome.error = engine.map_exception(exc)
-
-
-async def _prepend(first: Any, rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
-    if first is not None:
-        yield first
-    async for item in rest:
-        yield item
 
 
 def error_text(err: TermchatError) -> str:

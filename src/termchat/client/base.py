@@ -1,0 +1,41 @@
+"""The interface of a core as the fronts see it (no implementation here)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+#: Receives a notice (a retry, a wait) as one line of text, from any thread.
+Notify = Callable[[str], None]
+
+
+class EventStream(Protocol):
+    """The events of one chat request, in order (``TextDelta``, ``ReasoningDelta``, ``Usage``,
+    ``Notice``, ``Finished``). Iterating blocks until the next event; it ends after the last
+    one, or soon after :meth:`cancel`, and raises the request's :class:`TermchatError`.
+
+    Usable from the CLI's main thread (Ctrl+C while it waits raises ``KeyboardInterrupt``
+    there, and the request is stopped) and from a TUI worker thread (another thread calls
+    :meth:`cancel`)."""
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+    def cancel(self) -> None:
+        """Stop the request (the provider stream is closed); thread-safe, idempotent."""
+
+
+class CoreClient(Protocol):
+    """Where requests run. Every method blocks; none needs an event loop of the caller's."""
+
+    def chat(self, req: Any, rm: Any) -> EventStream:
+        """The events of the :class:`~termchat.core.types.ChatRequest` ``req`` for the resolved
+        model ``rm`` (nothing is sent before the stream is iterated)."""
+        ...
+
+    def image(self, req: Any, rm: Any, on_notice: Notify | None = None) -> Any:
+        """The :class:`~termchat.core.media.ImageResult` of an ``ImageRequest``."""
+        ...
+
+    def speech(self, req: Any, rm: Any, on_notice: Notify | None = None) -> Any:
+        """The :class:`~termchat.core.media.SpeechResult` of a ``SpeechRequest``."""
+        ...

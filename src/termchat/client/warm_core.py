@@ -1,0 +1,93 @@
+"""The warm core process as a :class:`~termchat.client.base.CoreClient`: requests go over its
+Unix socket (:mod:`termchat.warm`, plain blocking sockets — no asyncio import on this path)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from .. import warm
+from .base import Notify
+
+
+def _shut(s: Any) -> None:
+    import socket
+
+    try:
+        s.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+class WarmStream:
+    """The events of one chat request served by the warm core. :meth:`cancel` (any thread)
+    shuts the connection, which ends a read that waits and cancels the request in the core.
+
+    Iterating raises :class:`~termchat.warm.WarmUnavailable` when the core did not take the
+    request — always before the first event, so the caller can run it elsewhere."""
+
+    def __init__(self, req: Any, rm: Any, config: Any, sock: Path | None) -> None:
+        self._args = (req, rm, config, sock)
+        self._cancelled = threading.Event()
+        self._conn: Any = None
+
+    def _opened(self, s: Any) -> None:
+        self._conn = s
+        if self._cancelled.is_set():
+            _shut(s)
+
+    def __iter__(self) -> Iterator[Any]:
+        if self._cancelled.is_set():
+            return
+        req, rm, config, sock = self._args
+        events = warm.request_events_sync(req, rm, config, sock, on_open=self._opened)
+        try:
+            for ev in events:
+                if self._cancelled.is_set():
+                    return
+                yield ev
+        except warm.WarmUnavailable:
+            raise
+        except Exception:
+            if self._cancelled.is_set():
+                return  # the read ended because we shut the connection
+            raise
+        finally:
+            events.close()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+        s = self._conn
+        if s is not None:
+            _shut(s)
+
+
+class WarmCore:
+    """Requests served by the warm core on ``sock`` (``None``: this environment's socket).
+    Every method raises :class:`~termchat.warm.WarmUnavailable` when the core does not take the
+    request (nothing was shown or charged yet)."""
+
+    def __init__(self, config: Any, sock: Path | None = None) -> None:
+        self.config = config
+        self.sock = sock
+
+    def chat(self, req: Any, rm: Any) -> WarmStream:
+        return WarmStream(req, rm, self.config, self.sock)
+
+    def _call(self, op: str, req: Any, rm: Any, on_notice: Notify | None) -> dict[str, Any]:
+        settings = {k: self.config.get(k) for k in ("timeout", "retries", "retry_max_wait")}
+        payload = {"request": asdict(req), "model": asdict(rm), "config": settings}
+        return warm.call_sync(op, payload, self.config, on_notice, self.sock)
+
+    def image(self, req: Any, rm: Any, on_notice: Notify | None = None) -> Any:
+        from ..core.media import ImageResult
+
+        return ImageResult.from_dict(self._call("image", req, rm, on_notice))
+
+    def speech(self, req: Any, rm: Any, on_notice: Notify | None = None) -> Any:
+        from ..core.media import SpeechResult
+
+        return SpeechResult.from_dict(self._call("speech", req, rm, on_notice))
