@@ -119,3 +119,27 @@ def test_warm_enabled_without_a_core_runs_here_then_starts_one(whome, fake, monk
     while not warm.reachable(sock) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert warm.reachable(sock), "close() did not start a warm core"
+
+
+def test_live_models_here_and_through_the_warm_core(whome, fake, monkeypatch):
+    """The listing: probed from here without a warm core; served by the core when one runs
+    (and a listing never starts one)."""
+    monkeypatch.delenv("TERMCHAT_NO_WARM", raising=False)
+    monkeypatch.setenv("OLLAMA_API_BASE", "http://127.0.0.1:9")
+    from termchat import warm
+    from termchat.client import Core
+
+    config, _rm, _req = _setup(whome, fake)
+    with Core(config) as core:
+        live = core.live_models(2.0)
+        assert "fake/fake-small" in {m.id for m in live.models}
+    sock = warm.socket_path()
+    time.sleep(0.5)
+    assert not warm.reachable(sock)  # the listing started no core
+    assert warm.start_background(60.0, sock)
+    deadline = time.monotonic() + 90
+    while not warm.reachable(sock) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    live = Core(config).live_models(2.0)
+    assert "fake/fake-small" in {m.id for m in live.models}
+    assert warm.control("status", sock)["served"] == 1

@@ -2,7 +2,8 @@
 ``termchat chat`` send every request through a :class:`Core`.
 
 * :class:`CoreClient` — what a core offers a front: ``chat`` (a blocking :class:`EventStream`
-  of typed events with ``cancel()``), ``image`` and ``speech`` (one result each).
+  of typed events with ``cancel()``), ``image`` and ``speech`` (one result each), and
+  ``live_models`` (the local servers' models).
 * Two implementations: :class:`~termchat.client.warm_core.WarmCore` (the warm core process over
   its Unix socket; plain sockets, no asyncio) and
   :class:`~termchat.client.local.LocalCore` (the engine in this process, on its own asyncio

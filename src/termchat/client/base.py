@@ -39,3 +39,9 @@ class CoreClient(Protocol):
     def speech(self, req: Any, rm: Any, on_notice: Notify | None = None) -> Any:
         """The :class:`~termchat.core.media.SpeechResult` of a ``SpeechRequest``."""
         ...
+
+    def live_models(self, timeout: float) -> Any:
+        """The models local sources serve now (:class:`~termchat.core.listing.LiveResult`:
+        the embedded model, Ollama, LM Studio, llama.cpp, configured endpoints), each server
+        given ``timeout`` seconds. Never raises for a server that does not answer."""
+        ...

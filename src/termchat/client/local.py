@@ -138,3 +138,8 @@ class LocalCore:
         from ..core.media import synthesize_speech
 
         return self.run(lambda: synthesize_speech(req, self.config, rm, on_notice=on_notice))
+
+    def live_models(self, timeout: float) -> Any:
+        from ..core.listing import fetch_live
+
+        return fetch_live(self.config, None, timeout, False)  # plain HTTP probes, no LiteLLM

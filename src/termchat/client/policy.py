@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import warm
+from ..core.errors import TermchatError
 from .base import EventStream, Notify
 
 
@@ -76,6 +77,17 @@ class Core:
 
     def speech(self, req: Any, rm: Any, on_notice: Notify | None = None) -> Any:
         return self._media("speech", req, rm, on_notice)
+
+    def live_models(self, timeout: float) -> Any:
+        """The live local models (:class:`~termchat.core.listing.LiveResult`): as the warm core
+        sees them when one answers (its connections are open), else probed from here. A
+        listing never starts a warm core nor changes where later requests run."""
+        if self.use_warm:
+            try:
+                return self.warm_core().live_models(timeout)
+            except (warm.WarmUnavailable, TermchatError):
+                pass
+        return self.local().live_models(timeout)
 
     def close(self) -> None:
         """After the process's requests: when one ran here although the warm core is enabled,

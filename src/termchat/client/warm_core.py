@@ -91,3 +91,17 @@ class WarmCore:
         from ..core.media import SpeechResult
 
         return SpeechResult.from_dict(self._call("speech", req, rm, on_notice))
+
+    def live_models(self, timeout: float) -> Any:
+        from ..core.listing import LiveModel, LiveResult, ServerStatus
+
+        d = warm.call_sync(
+            "live_models",
+            {"config_data": self.config.data, "config_path": str(self.config.path),
+             "timeout": timeout},
+            self.config, None, self.sock,
+        )
+        return LiveResult(
+            models=[LiveModel(**m) for m in d.get("models", [])],
+            servers=[ServerStatus(**x) for x in d.get("servers", [])],
+        )
