@@ -65,15 +65,18 @@ class LocalStream:
 
     async def _pump(self) -> None:
         events = self._make()
+        end: BaseException | None = None
         try:
             async for ev in events:
                 self._q.put(ev)
         except BaseException as exc:  # handed to the reader (a cancellation included)
-            self._q.put(_End(exc))
-        else:
-            self._q.put(_End(None))
+            end = exc
         finally:
-            await events.aclose()
+            try:
+                await events.aclose()  # the provider stream is closed before the reader ends
+            except BaseException as exc:
+                end = end or exc
+            self._q.put(_End(end))
 
     def __iter__(self) -> Iterator[Any]:
         if self._cancelled.is_set():
@@ -95,10 +98,20 @@ class LocalStream:
         finally:
             if not done:
                 self._fut.cancel()
-                try:
-                    self._fut.result(CLOSE_WAIT_S)
-                except BaseException:
-                    pass
+                self._drain()
+
+    def _drain(self) -> None:
+        """Wait (up to :data:`CLOSE_WAIT_S`) until the cancelled request has closed its
+        provider stream."""
+        import time
+
+        deadline = time.monotonic() + CLOSE_WAIT_S
+        try:
+            while (left := deadline - time.monotonic()) > 0:
+                if isinstance(self._q.get(timeout=left), _End):
+                    return
+        except (queue.Empty, KeyboardInterrupt):
+            pass
 
     def cancel(self) -> None:
         self._cancelled.set()
