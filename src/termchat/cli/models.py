@@ -197,26 +197,20 @@ def _known_provider(provider: str, config: Config) -> None:
 
 def live_via_warm_core(config: Config) -> LiveResult | None:
     """The live local models as the warm core sees them (same environment, connections kept
-    open), or ``None`` when no core answers — the listing then probes the servers itself.
-    The completion cache is rewritten either way."""
+    open), through the core client; ``None`` when no warm core answers — the listing then
+    probes the servers itself. The completion cache is rewritten either way."""
     from .. import warm
+    from ..client import Core
     from ..core.errors import TermchatError
-    from ..core.listing import PROBE_TIMEOUT, LiveModel, LiveResult, ServerStatus, write_local_cache
+    from ..core.listing import PROBE_TIMEOUT, write_local_cache
 
-    if not warm.enabled(config):
+    core = Core(config, start_after=False)
+    if not core.use_warm:
         return None
     try:
-        d = warm.call_sync(
-            "live_models",
-            {"config_data": config.data, "config_path": str(config.path), "timeout": PROBE_TIMEOUT},
-            config,
-        )
+        live = core.warm_core().live_models(PROBE_TIMEOUT)
     except (warm.WarmUnavailable, TermchatError):
         return None
-    live = LiveResult(
-        models=[LiveModel(**m) for m in d.get("models", [])],
-        servers=[ServerStatus(**x) for x in d.get("servers", [])],
-    )
     write_local_cache(live.models)
     return live
 
