@@ -20,45 +20,36 @@ def _home() -> Path | None:
     return Path(home).expanduser() if home else None
 
 
-def config_dir() -> Path:
-    """Directory holding ``config.toml`` and ``keys.toml``."""
+def _dir(sub: str, platform_fn: str) -> Path:
+    """``TERMCHAT_HOME/<sub>`` when ``TERMCHAT_HOME`` is set, else the platformdirs directory
+    ``platformdirs.<platform_fn>("termchat")`` (platformdirs is imported only then)."""
     home = _home()
     if home:
-        return home / "config"
+        return home / sub
     import platformdirs
 
-    return Path(platformdirs.user_config_dir(APP))
+    return Path(getattr(platformdirs, platform_fn)(APP))
+
+
+def config_dir() -> Path:
+    """Directory holding ``config.toml`` and ``keys.toml``."""
+    return _dir("config", "user_config_dir")
 
 
 def data_dir() -> Path:
     """Directory holding the SQLite store ``termchat.db``."""
-    home = _home()
-    if home:
-        return home / "data"
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir(APP))
+    return _dir("data", "user_data_dir")
 
 
 def log_dir() -> Path:
     """Directory holding ``termchat.log`` (LiteLLM's and termchat's log lines) and
     ``warm-core.log``; private (0700, see :func:`open_private_log`)."""
-    home = _home()
-    if home:
-        return home / "logs"
-    import platformdirs
-
-    return Path(platformdirs.user_log_dir(APP))
+    return _dir("logs", "user_log_dir")
 
 
 def cache_dir() -> Path:
     """Directory for caches (the list of live local models used by shell completion)."""
-    home = _home()
-    if home:
-        return home / "cache"
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir(APP))
+    return _dir("cache", "user_cache_dir")
 
 
 def runtime_dir() -> Path:

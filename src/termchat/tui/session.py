@@ -277,7 +277,7 @@ class ChatSession:
         """Stream ``req`` into ``view`` (a :class:`Transcript` when ``None``), filling
         ``outcome``: the one place a request goes to the core. Never raises for provider
         trouble (see :func:`termchat.tui.turns.run_stream`)."""
-        await turns.run_stream(req, self.config, rm, view if view is not None else Transcript(),
+        await turns.run_stream(req, rm, view if view is not None else Transcript(),
                                outcome, self.core)
 
     async def reply(self, rm: Any, view: Any = None, *, question: tuple[int, str] | None = None,

@@ -268,7 +268,6 @@ class CoreLink:
 
 async def run_stream(
     req: Any,
-    config: Any,
     rm: Any,
     view: Any,
     outcome: Outcome,
