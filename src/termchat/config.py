@@ -117,12 +117,18 @@ SETTINGS: dict[str, Setting] = {
     ),
     "tui.theme": Setting(str, "textual-dark", "Textual theme of `termchat chat`."),
     "tui.show_sidebar": Setting(bool, True, "Show the conversation list in `termchat chat`."),
+    "privacy.send_metadata": Setting(
+        bool, True, "Tell a LiteLLM proxy gateway (kind = \"litellm_proxy\") who asks: user, "
+        "tags, conversation id. Never sent to plain providers."
+    ),
 }
 
 # Dynamic tables: [aliases] NAME = "provider/model"; [endpoints.NAME] api_base/api_key/api_key_env;
 # [keybindings] BINDING_ID = "key"; [local_models] NAME = "/path/to/model.gguf".
 DYNAMIC_TABLES = ("aliases", "endpoints", "keybindings", "local_models")
-ENDPOINT_FIELDS = {"api_base": str, "api_key": str, "api_key_env": str, "models": list}
+ENDPOINT_FIELDS = {"api_base": str, "api_key": str, "api_key_env": str, "models": list,
+                   # a LiteLLM proxy gateway (kind = "litellm_proxy"; termchat.core.gateway):
+                   "kind": str, "user": str, "tags": list, "send_metadata": bool}
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -337,6 +343,8 @@ def _validate(data: dict[str, Any], path: Path, text: str | None = None) -> None
         for field, typ in ENDPOINT_FIELDS.items():
             if field in ep and not isinstance(ep[field], typ):
                 raise bad(f"endpoints.{name}.{field}", f"a {typ.__name__}")
+        if ep.get("kind", "openai") not in ("openai", "litellm_proxy"):
+            raise bad(f"endpoints.{name}.kind", '"openai" or "litellm_proxy"')
 
 
 def load_config(env: Mapping[str, str] | None = None) -> Config:
@@ -380,7 +388,7 @@ def _write(data: dict[str, Any]) -> Path:
 
 def set_value(key: str, raw: str) -> Any:
     """Set ``key`` to the text ``raw`` in the config file, typed by the schema; returns the typed
-    value. ``endpoints.NAME.models`` takes a comma-separated list. Refuses (ConfigError) to
+    value. ``endpoints.NAME.models`` and ``.tags`` take a comma-separated list. Refuses (ConfigError) to
     rewrite a malformed file."""
     parts = _check_key_name(key)
     data, text = _read_toml_text(paths.config_file())
@@ -390,8 +398,10 @@ def set_value(key: str, raw: str) -> Any:
             check_range(key, value)
         except UsageError as exc:
             raise UsageError(exc.message, hint=f"{paths.config_file()} was not changed") from None
-    elif parts[0] == "endpoints" and parts[2] == "models":
+    elif parts[0] == "endpoints" and parts[2] in ("models", "tags"):
         value = [m.strip() for m in raw.split(",") if m.strip()]
+    elif parts[0] == "endpoints" and parts[2] == "send_metadata":
+        value = parse_value(key, bool, raw)
     else:
         value = raw
     cur = data

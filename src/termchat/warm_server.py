@@ -67,12 +67,14 @@ _SCHEMAS: dict[str, dict[str, str]] = {
     "model": {
         "id!": "str", "provider!": "str", "litellm_model!": "str", "api_base": "str?",
         "api_key": "str?", "key_env": "str?", "alias": "str?", "key_source": "str?", "info": "obj",
+        "kind": "str?", "gateway": "obj?",
     },
     "attachment": {"mime!": "str", "data!": "str", "name": "str"},
     "message": {"role!": "role", "content!": "str", "attachments": "[attachment]"},
     "chat_request": {
         "model!": "str", "messages!": "[message]", "options": "obj", "stream": "bool",
         "api_base": "str?", "api_key": "str?", "timeout": "num?",
+        "conversation_id": "str?",
     },
     "image_request": {
         "model!": "str", "prompt!": "str", "options": "obj", "api_base": "str?",

@@ -617,6 +617,16 @@ def fake_openai_server(**kwargs: Any) -> Iterator[FakeOpenAI]:
 # --------------------------------------------------------------------------- handler
 
 
+def _gateway_route(handler: Any, method: str, path: str) -> bool:
+    """The LiteLLM proxy's routes (``/key/info``…) of :mod:`tests.support.fake_gateway`."""
+    try:
+        from tests.support import fake_gateway
+    except ImportError:  # run as a script from another directory: its own folder is on the path
+        import fake_gateway  # type: ignore[no-redef]
+    return fake_gateway.route(handler, method, path)
+
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "FakeOpenAI/1.0"
@@ -839,6 +849,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _route(self, path: str, body: Any) -> None:
         method = self.command
+        if _gateway_route(self, method, path):  # the LiteLLM proxy's own routes
+            return
         if (
             path.startswith("/v1/")
             and self.owner.api_key is not None

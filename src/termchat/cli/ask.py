@@ -296,6 +296,7 @@ def _run(req: Any, config: Any, rm: Any, store: Any, conv: Any, text: str,
                 store.update_conversation(conv.id, **updates)
         user_mid = store.add_message(conv.id, "user", text, error=awaiting_marker())
 
+    req.conversation_id = conv_id  # told to a gateway (core.gateway), to no one else
     outcome = Outcome(model=rm.id)
     stream_to_terminal(req, config, rm, outcome, as_json=as_json, raw=raw, guard=guard)
 

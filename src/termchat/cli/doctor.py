@@ -371,6 +371,9 @@ def run_checks() -> list[Check]:
     _key_checks(out, config)
     _default_model_check(out, config)
     _local_checks(out, config)
+    from .doctor_gateway import gateway_checks
+
+    gateway_checks(out, config, Check)
     _audio_check(out)
     _graphics_check(out)
     out.append(_warm_core_line(config))

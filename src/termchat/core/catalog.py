@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from . import paths
+from . import gateway, paths
 from .catalogfile import (  # noqa: F401  (catalog_file, litellm_package_dir: importable here)
     catalog,
     catalog_file,
@@ -182,6 +182,9 @@ class ResolvedModel:
         alias: the alias the user typed, if any.
         key_source: ``"option"`` when the key came from ``--key`` (for error hints), else ``None``.
         info: the catalog entry (prices, context window, capabilities), or ``{}``.
+        kind: ``"litellm_proxy"`` for a model of a LiteLLM proxy endpoint, else ``None``.
+        gateway: what a gateway is told about who asks (:func:`termchat.core.gateway.attribution`:
+            ``{"user": str, "tags": [str]}``), or ``None`` (not a gateway, or metadata off).
     """
 
     id: str
@@ -193,6 +196,8 @@ class ResolvedModel:
     alias: str | None = None
     key_source: str | None = None
     info: dict[str, Any] = field(default_factory=dict, repr=False)
+    kind: str | None = None
+    gateway: dict[str, Any] | None = None
 
     @property
     def context_window(self) -> int | None:
@@ -310,16 +315,27 @@ def resolve_model(
                 f"endpoint {provider!r} takes its key from ${ep['api_key_env']}, which is not set",
                 hint=f"export {ep['api_key_env']}=…",
             )
+        proxy = gateway.is_proxy(ep)
+        if proxy and not key and require_key:
+            raise AuthenticationError(
+                f"no key for the gateway {provider!r} (model {target})",
+                hint=f"run `termchat keys set {provider}` with the key your gateway's admin gave you",
+            )
         register_secret(key)
+        info = model_info(f"openai/{model}")
+        if proxy:  # the proxy's own figures (from the last listing) over the catalog's
+            info = {**info, **gateway.cached_details(provider, model)}
         return ResolvedModel(
             id=target,
             provider=provider,
             litellm_model=f"openai/{model}",
-            api_base=ep["api_base"],
+            api_base=gateway.openai_base(ep["api_base"]) if proxy else ep["api_base"],
             api_key=key or "not-needed",
             alias=alias,
             key_source="option" if api_key else None,
-            info=model_info(f"openai/{model}"),
+            info=info,
+            kind=gateway.KIND if proxy else None,
+            gateway=gateway.attribution(ep, config) if proxy else None,
         )
 
     if provider not in providers():

@@ -24,6 +24,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from . import gateway
 from .catalog import ResolvedModel, cost_usd, resolve_model
 from .errors import ConnectionFailedError, TermchatError
 from .faults import classify, retry_after_seconds  # noqa: F401  (retry_after_seconds: re-exported)
@@ -119,6 +120,7 @@ def build_kwargs(req: ChatRequest, rm: ResolvedModel, timeout: float) -> dict[st
         kwargs["api_base"] = rm.api_base
     if rm.api_key:
         kwargs["api_key"] = rm.api_key
+    kwargs.update(gateway.call_extras(rm, req.conversation_id, chat=True))  # a gateway's attribution
     kwargs.update(req.options)
     return kwargs
 

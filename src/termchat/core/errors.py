@@ -207,3 +207,14 @@ _BY_KIND: dict[str, type[TermchatError]] = {
         InterruptedError_,
     )
 }
+
+
+class BudgetExceededError(ProviderError):
+    """A gateway (LiteLLM proxy) refused the request because a budget — the key's, its team's,
+    the end user's — is spent (the proxy's error type ``budget_exceeded``, HTTP 422 in LiteLLM
+    1.106, 429 before); exit 1, never retried."""
+
+    kind = "budget_exceeded"
+
+
+_BY_KIND[BudgetExceededError.kind] = BudgetExceededError

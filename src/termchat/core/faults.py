@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import (
     AuthenticationError,
+    BudgetExceededError,
     ConnectionFailedError,
     ContentPolicyError,
     ContextWindowExceededError,
@@ -68,6 +69,11 @@ OVERLOADED_CODES = frozenset({"overloaded_error", "overloaded", "unavailable", "
 AUTH_CODES = frozenset({"authentication_error", "invalid_api_key", "permission_error",
                         "permission_denied", "unauthenticated", "invalid_authentication"})
 NOT_FOUND_CODES = frozenset({"not_found_error", "model_not_found", "not_found"})
+# A LiteLLM proxy's error types (litellm.proxy._types.ProxyErrorTypes): a spent budget, and the
+# key checks that fail — a key it does not know, or a virtual key on a proxy that has no database
+# to look it up in (then only its master key works).
+BUDGET_CODES = frozenset({"budget_exceeded"})
+GATEWAY_KEY_CODES = frozenset({"auth_error", "token_not_found_in_db", "no_db_connection"})
 
 # Exception classes of the HTTP stack (httpx, the OpenAI SDK) and of LiteLLM that mean the
 # transport failed or timed out; matched by name along the cause chain (no import needed).
@@ -271,7 +277,8 @@ def classify(
         return exc
     if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt):
         return InterruptedError_("interrupted")
-    who = rm.provider if rm else "the provider"
+    gateway = rm is not None and getattr(rm, "kind", None) == "litellm_proxy"
+    who = (f"the gateway {rm.provider}" if gateway else rm.provider) if rm else "the provider"
     model = rm.id if rm else "the model"
     f = facts_of(exc)
     msg = f.message
@@ -293,6 +300,16 @@ def classify(
                 hint="try again")
         return ConnectionFailedError(f"could not reach {who}{where}: {msg}",
                                      hint="check the network, the server, or --api-base")
+    if f.has(BUDGET_CODES):
+        return BudgetExceededError(
+            f"{who} refused the request: the budget is spent ({msg})",
+            hint="ask the gateway's admin to raise the budget, or wait for it to reset"
+            + (f" (`termchat doctor` shows the spend of {rm.provider}'s key)" if gateway and rm else ""),
+        )
+    if gateway and f.has(GATEWAY_KEY_CODES):
+        why = ("it has no database for virtual keys, so it takes only its master key"
+               if "no_db_connection" in f.codes else msg)
+        return AuthenticationError(f"{who} did not accept the key: {why}", hint=_key_hint(rm, who))
     if f.has(CONTENT_POLICY_CODES) or (not f.codes and "ContentPolicyViolationError" in names):
         return ContentPolicyError(f"{who} refused the request on content-policy grounds: {msg}")
     if f.has(CONTEXT_WINDOW_CODES) or "ContextWindowExceededError" in names:
@@ -343,6 +360,9 @@ def classify(
 def _key_hint(rm: ResolvedModel | None, who: str) -> str:
     if rm is not None and getattr(rm, "key_source", None) == "option":
         return "the key given with --key (or --key-env) was rejected; check it"
+    if rm is not None and getattr(rm, "kind", None) == "litellm_proxy":
+        return (f"run `termchat keys set {rm.provider}` with the virtual key your gateway's "
+                "admin gave you")
     if rm is not None and rm.key_env:
         return f"check {rm.key_env} or run `termchat keys set {rm.provider}`"
     return f"check the key for {who}"

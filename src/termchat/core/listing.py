@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import catalog as cat
-from . import modelcache
+from . import gateway, modelcache
 from .keys import PROVIDER_KEY_ENV, read_keys, resolve_key
 from .probes import (  # noqa: F401  (re-exported: the listing's probes, under their old names)
     PROBE_TIMEOUT,
@@ -320,8 +320,10 @@ def fetch_live(
 
     Sources: the embedded model (``local/smollm2`` when installed), ``[local_models]`` entries
     whose file exists, Ollama (``/api/tags`` at :func:`ollama_base`), and every endpoint of
-    :func:`termchat.core.catalog.all_endpoints` (``GET {api_base}/models``). Each server has
-    ``timeout`` seconds; one that does not answer contributes no models. Never raises.
+    :func:`termchat.core.catalog.all_endpoints` (``GET {api_base}/models``; for a LiteLLM proxy,
+    ``kind = "litellm_proxy"``, ``/v1/models`` and ``/model/info`` with its prices, context
+    windows and capabilities, remembered by :func:`termchat.core.gateway.write_details`). Each
+    server has ``timeout`` seconds; one that does not answer contributes no models. Never raises.
     """
     env = os.environ if env is None else env
     result = LiveResult()
@@ -338,13 +340,20 @@ def fetch_live(
         ServerStatus("ollama", ollama_base(env) + "/api/tags", configured=bool(env.get("OLLAMA_API_BASE")))
     ]
     probes: list[Callable[[], list[str]]] = [lambda: probe_ollama(ollama_base(env), timeout)]
+    details: dict[str, dict[str, dict[str, Any]]] = {}  # proxy endpoint -> model -> its info
     for name, ep in cat.all_endpoints(config).items():
         base = str(ep.get("api_base", ""))
+        key = keys.key(name)
+        if gateway.is_proxy(ep):
+            servers.append(ServerStatus(f"endpoint:{name}", gateway.openai_base(base) + "/models",
+                                        configured=name in user_endpoints))
+            probes.append(lambda base=base, key=key, name=name: _probe_proxy(
+                name, base, key, timeout, details))
+            continue
         servers.append(
             ServerStatus(f"endpoint:{name}", base.rstrip("/") + "/models",
                          configured=name in user_endpoints)
         )
-        key = keys.key(name)
         probes.append(lambda base=base, key=key: probe_endpoint(base, key, timeout))
 
     def task(status: ServerStatus, probe: Callable[[], list[str]]) -> Callable[[], None]:
@@ -375,14 +384,24 @@ def fetch_live(
         else:
             ep_name = status.name.split(":", 1)[1]
             for mid in status.models:
-                models.append(
-                    LiveModel(f"{ep_name}/{mid}", status.name, dict(cat.model_info(f"openai/{mid}")))
-                )
+                info = dict(cat.model_info(f"openai/{mid}"))
+                info.update(details.get(ep_name, {}).get(mid, {}))
+                models.append(LiveModel(f"{ep_name}/{mid}", status.name, info))
     result.models = models
     result.servers = servers
     if write_cache:
         write_local_cache(models)
     return result
+
+
+def _probe_proxy(name: str, base: str, key: str | None, timeout: float,
+                 details: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    """Ask a LiteLLM proxy for its models and their details (:func:`gateway.probe_models`);
+    files the details under ``details[name]`` and in the gateway cache; returns the ids."""
+    found = gateway.probe_models(base, key, timeout)
+    details[name] = dict(found)
+    gateway.write_details(name, found)
+    return [mid for mid, _ in found]
 
 
 def _local_info() -> dict[str, Any]:

@@ -26,7 +26,6 @@ import asyncio
 import base64
 import binascii
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +38,7 @@ from .errors import (
     TimeoutError_,
 )
 from .mediaspec import IMAGE_MODEL_OPTIONS, OPENAI_VOICES  # noqa: F401  (importable here)
+from .openai_client import no_retry_client
 from .settings import Values
 from .types import ImageRequest, SpeechRequest
 
@@ -284,27 +284,15 @@ def _openai_compatible(rm: ResolvedModel) -> bool:
     return rm.litellm_model.startswith("openai/")
 
 
-def _no_retry_client(rm: ResolvedModel, timeout: float) -> Any:
-    """An ``AsyncOpenAI`` client whose ``max_retries`` stays 0 whatever LiteLLM sets (its image
-    path forces the SDK default of 2 retries otherwise)."""
-    from openai import AsyncOpenAI
+_no_retry_client = no_retry_client  # its old name here
 
-    class _NoRetryAsyncOpenAI(AsyncOpenAI):
-        @property  # type: ignore[override]
-        def max_retries(self) -> int:
-            return 0
 
-        @max_retries.setter
-        def max_retries(self, value: int) -> None:
-            pass
-
-    base = rm.api_base or os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_BASE")
-    return _NoRetryAsyncOpenAI(
-        api_key=rm.api_key or os.environ.get("OPENAI_API_KEY") or "not-needed",
-        base_url=base or None,
-        timeout=timeout,
-        max_retries=0,
-    )
+async def _close(client: Any) -> None:
+    if client is not None:
+        try:
+            await client.close()
+        except Exception:  # the result is in hand; a failed close only leaks a socket
+            _log.debug("closing the media client failed", exc_info=True)
 
 
 async def _with_retries(
@@ -381,11 +369,7 @@ async def generate_images(
                 litellm.aimage_generation(**kwargs, **extra), timeout + _GRACE
             )
         finally:
-            if client is not None:
-                try:
-                    await client.close()
-                except Exception:  # the image is in hand; a failed close only leaks a socket
-                    _log.debug("closing the image client failed", exc_info=True)
+            await _close(client)
 
     resp = await _with_retries(call, rm, retries, max_wait, on_notice)
     items = list(getattr(resp, "data", None) or [])
@@ -481,7 +465,13 @@ async def synthesize_speech(
     kwargs = {**_kwargs(rm, timeout), "input": req.input, "voice": req.voice, **req.options}
 
     async def call() -> Any:
-        return await asyncio.wait_for(litellm.aspeech(**kwargs), timeout + _GRACE)
+        # A gateway's attribution headers ride on a client of termchat's own (core.openai_client)
+        client = no_retry_client(rm, timeout) if rm.gateway and _openai_compatible(rm) else None
+        try:
+            extra = {"client": client} if client is not None else {}
+            return await asyncio.wait_for(litellm.aspeech(**kwargs, **extra), timeout + _GRACE)
+        finally:
+            await _close(client)
 
     resp = await _with_retries(call, rm, retries, max_wait, on_notice)
     try:

@@ -74,6 +74,8 @@ class ChatRequest:
         api_key: explicit key for this request (``--key``); highest precedence.
         timeout: seconds to wait for the connection and for each streamed chunk; ``None`` takes
             the config value.
+        conversation_id: the stored conversation this turn belongs to, or ``None``; told to a
+            LiteLLM proxy gateway for attribution (:mod:`termchat.core.gateway`), to no one else.
     """
 
     model: str
@@ -83,6 +85,7 @@ class ChatRequest:
     api_base: str | None = None
     api_key: str | None = None
     timeout: float | None = None
+    conversation_id: str | None = None
 
 
 @dataclass

@@ -271,7 +271,7 @@ class ChatSession:
         assert self.conv is not None
         rows = self.store.messages(self.conv.id)
         return ChatRequest(model=rm.id, messages=history_messages(rows, self.system),
-                           options=dict(self.options))
+                           options=dict(self.options), conversation_id=self.conv.id)
 
     async def _run(self, req: ChatRequest, rm: Any, view: Any, outcome: Outcome) -> None:
         """Stream ``req`` into ``view`` (a :class:`Transcript` when ``None``), filling
