@@ -134,8 +134,9 @@ def call_extras(rm: Any, conversation_id: str | None = None, *, chat: bool = Fal
                 ) -> dict[str, Any]:
     """Keyword arguments every LiteLLM call for ``rm`` adds (chat, images, speech, and any
     operation built the same way): ``{"extra_headers": {...}}`` for a gateway that takes
-    attribution, else ``{}``. With ``chat`` also ``user`` (OpenAI's end-user field of the chat
-    body, which the proxy logs and forwards upstream). ``rm`` is a
+    attribution, else ``{}``. With ``chat`` also OpenAI's end-user field ``user`` in the chat
+    body (as ``extra_body``: LiteLLM passes a named ``user`` only to OpenAI's own models), which
+    the proxy reads as the end user too. ``rm`` is a
     :class:`~termchat.core.catalog.ResolvedModel`."""
     meta = getattr(rm, "gateway", None)
     headers = request_headers(meta, conversation_id)
@@ -143,7 +144,7 @@ def call_extras(rm: Any, conversation_id: str | None = None, *, chat: bool = Fal
         return {}
     out: dict[str, Any] = {"extra_headers": headers}
     if chat and meta and meta.get("user"):
-        out["user"] = str(meta["user"])
+        out["extra_body"] = {"user": str(meta["user"])}
     return out
 
 
