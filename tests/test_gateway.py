@@ -79,6 +79,11 @@ def test_models_lists_the_gateway_live_with_its_details(cli, team, home):
     before = len(team.upstream.requests)
     offered = values(candidates(home, "bash", "termchat ask -m team/", extra_env=key(team)))
     assert {"team/fake-small", "team/canned"} <= set(offered)
+    assert "team/painter" not in offered and "team/voice" not in offered
+    images = values(candidates(home, "bash", "termchat image -m team/", extra_env=key(team)))
+    assert images == ["team/painter"]
+    voices = values(candidates(home, "bash", "termchat speak -m team/", extra_env=key(team)))
+    assert voices == ["team/voice"]
     assert len(team.upstream.requests) == before  # a TAB asks no server
 
 

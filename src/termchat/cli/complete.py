@@ -91,7 +91,7 @@ def _help(text: str) -> str:
 def _model_candidates(incomplete: str, mode: str) -> list[Candidate]:
     """Aliases, live local models, configured endpoint models and catalog ids of ``mode``
     (``chat``, ``image_generation`` or ``audio_speech``) that start with ``incomplete``."""
-    from ..core.modelcache import catalog_ids, read_local_cache
+    from ..core.modelcache import catalog_ids, gateway_modes, read_local_cache
 
     data = _config_data()
     aliases = _aliases(data)
@@ -116,9 +116,12 @@ def _model_candidates(incomplete: str, mode: str) -> list[Candidate]:
         fits = target in wanted_set if mode != "chat" else target not in others
         if fits:
             add(name, f"alias of {target}")
-    if mode == "chat":
-        for m in read_local_cache():
+    live_modes = gateway_modes()  # a gateway's image and speech models go to image/speak
+    for m in read_local_cache():
+        live_mode = live_modes.get(m["id"], "chat")
+        if live_mode == mode or (mode == "chat" and live_mode in ("completion", "responses")):
             add(m["id"], f"live, {m['source']}")
+    if mode == "chat":
         for ep_name, ep in _table(data, "endpoints").items():
             models = ep.get("models") if isinstance(ep, dict) else None
             for name in models if isinstance(models, list) else []:

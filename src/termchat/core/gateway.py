@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import paths
+from .modelcache import GATEWAY_CACHE
 from .probes import http_json
 
 #: The ``kind`` of a named endpoint that is a LiteLLM proxy.
@@ -39,7 +40,6 @@ KIND = "litellm_proxy"
 ENDPOINT_KINDS = ("openai", KIND)
 #: The tag every request through a gateway carries.
 CLIENT_TAG = "termchat"
-GATEWAY_CACHE = "gateway_models.json"
 
 #: Fields of the proxy's ``model_info`` termchat keeps (LiteLLM's price-map names).
 _INFO_FIELDS = (

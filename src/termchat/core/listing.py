@@ -229,7 +229,8 @@ class KeyStatus:
         if key:
             return "set", source
         if ep is not None:
-            return ("missing", None) if ep.get("api_key_env") else ("not needed", None)
+            needs_key = ep.get("api_key_env") or gateway.is_proxy(ep)  # a gateway always does
+            return ("missing", None) if needs_key else ("not needed", None)
         return ("missing", None) if provider in PROVIDER_KEY_ENV else ("unknown", None)
 
 

@@ -28,6 +28,9 @@ from . import paths
 from .catalogfile import catalog_stamp
 
 LOCAL_MODELS_CACHE = "local_models.json"
+#: A LiteLLM proxy gateway's model details, per endpoint (:mod:`termchat.core.gateway`):
+#: ``{"team": {"painter": {"mode": "image_generation", "input_cost_per_token": …}, …}}``.
+GATEWAY_CACHE = "gateway_models.json"
 CATALOG_IDS_CACHE = "catalog_ids.json"
 CACHE_VERSION = 1
 
@@ -114,3 +117,16 @@ def catalog_ids() -> dict[str, list[str]]:
         modes = doc["modes"]
         return {m: [str(i) for i in modes.get(m, []) if isinstance(i, str)] for m in COMPLETION_MODES}
     return write_catalog_ids(stamp)
+
+
+def gateway_modes() -> dict[str, str]:
+    """``{"team/painter": "image_generation", …}``: the mode of every gateway model the last
+    listing saw that reported one, from :data:`GATEWAY_CACHE` (``{}`` without it). Completion
+    offers a gateway's image and speech models after ``image -m``/``speak -m``, not ``ask -m``."""
+    try:
+        doc = json.loads((paths.cache_dir() / GATEWAY_CACHE).read_bytes())
+        return {f"{ep}/{mid}": info["mode"] for ep, models in doc.items()
+                for mid, info in models.items()
+                if isinstance(info, dict) and isinstance(info.get("mode"), str)}
+    except (OSError, ValueError, AttributeError, TypeError):
+        return {}
