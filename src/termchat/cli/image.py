@@ -46,12 +46,12 @@ LOCAL_OPTIONS = ("output_format", "output_compression")
 def register(app: typer.Typer) -> None:
     """Add the ``image`` command to ``app``."""
     from .ask import KEY_ENV_HELP, KEY_HELP, key_from_options
-    from .complete import complete_image_size
+    from .complete import complete_image_model, complete_image_size
 
     @app.command("image", help=HELP)
     def image(
         prompt: list[str] = typer.Argument(None, help="The description (words are joined)."),
-        model: str = typer.Option(None, "-m", "--model", help="Model id or alias (default: config image.model).", show_default=False),
+        model: str = typer.Option(None, "-m", "--model", help="Model id or alias (default: config image.model).", show_default=False, autocompletion=complete_image_model),
         output: str = typer.Option(None, "-o", "--output", help="Output file, or a template with {n} (1, 2, …)."),
         size: str = typer.Option(None, "--size", help="Image size, e.g. 1024x1024 (or auto).", autocompletion=complete_image_size),
         quality: str = typer.Option(None, "--quality", help="auto|low|medium|high (gpt-image-1), standard|hd (dall-e-3)."),

@@ -36,12 +36,12 @@ AUDIO_FORMATS = ("mp3", "wav", "opus", "flac", "aac", "pcm")
 def register(app: typer.Typer) -> None:
     """Add the ``speak`` command to ``app``."""
     from .ask import KEY_ENV_HELP, KEY_HELP, key_from_options
-    from .complete import complete_voice
+    from .complete import complete_speech_model, complete_voice
 
     @app.command("speak", help=HELP)
     def speak(
         text: list[str] = typer.Argument(None, help="The text (words are joined)."),
-        model: str = typer.Option(None, "-m", "--model", help="Model id or alias (default: config speech.model).", show_default=False),
+        model: str = typer.Option(None, "-m", "--model", help="Model id or alias (default: config speech.model).", show_default=False, autocompletion=complete_speech_model),
         voice: str = typer.Option(None, "--voice", help="Voice (default: config speech.voice).", autocompletion=complete_voice),
         fmt: str = typer.Option(None, "--format", help="mp3|wav|opus|flac|aac|pcm (default: from -o, else mp3; wav with --play)."),
         speed: float = typer.Option(None, "--speed", help="0.25-4.0.", show_default=False),
