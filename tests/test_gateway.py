@@ -10,12 +10,14 @@ the real proxy's answer without a database is checked too.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import needs, write_config
+from tests.conftest import clean_env, needs, stop_warm_cores, write_config
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.gateway import PROXY_BIN, Gateway, free_port, start_gateway
 from tests.test_completion import candidates, values
@@ -365,3 +367,31 @@ def test_the_warm_core_takes_a_gateway_model_and_a_conversation_id():
     parsed = parse_request(json.dumps(msg).encode())
     assert parsed["model"]["gateway"]["user"] == "alice"
     assert parsed["request"]["conversation_id"] == "abc123"
+
+
+def test_the_warm_core_serves_the_gateway_with_its_attribution(whome, gw: Gateway):
+    """`ask` through a running warm core: the resolved gateway model and the conversation id
+    cross the warm core's socket, and the proxy attributes the request as in-process."""
+    gw.upstream.reset()
+    team_config(whome, gw.url)
+    env = clean_env(whome, TEAM_KEY=gw.master_key)
+    env.pop("TERMCHAT_NO_WARM")
+    try:
+        subprocess.run([sys.executable, "-m", "termchat", "warm", "start", "--wait", "120"],
+                       env=env, check=True, capture_output=True, timeout=150)
+        gw.upstream.script({"text": "Warm through the gateway."})
+        before = len(gw.attributions())
+        out = subprocess.run([sys.executable, "-m", "termchat", "ask", "-m", "team/fake-small",
+                              "--json", "hi"], env=env, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        doc = json.loads(out.stdout)
+        assert doc["text"] == "Warm through the gateway."
+        status = json.loads(subprocess.run(
+            [sys.executable, "-m", "termchat", "warm", "status", "--json"], env=env,
+            capture_output=True, text=True, timeout=60).stdout)
+        assert status["served"] >= 1  # the warm core answered, not the ask process
+        line = gw.wait_attributions(before + 1)[-1]
+        assert line["end_user"] == "alice" and "payments" in line["tags"]
+        assert line["spend_logs_metadata"]["conversation_id"] == doc["conversation_id"]
+    finally:
+        stop_warm_cores(whome)
