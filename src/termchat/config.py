@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from . import paths
+from .config_tables import GROUP_SUBTABLES, check_budget_providers, check_presets
 from .core.errors import ConfigError, UsageError
 from .core.keys import _read_toml_text, read_toml
 
@@ -117,11 +118,18 @@ SETTINGS: dict[str, Setting] = {
     ),
     "tui.theme": Setting(str, "textual-dark", "Textual theme of `termchat chat`."),
     "tui.show_sidebar": Setting(bool, True, "Show the conversation list in `termchat chat`."),
+    "budget.daily_usd": Setting(
+        float, None, "Spending limit per day (local midnight to midnight), USD, all providers.",
+        low=0,
+    ),
+    "budget.monthly_usd": Setting(
+        float, None, "Spending limit per calendar month, USD, all providers.", low=0
+    ),
 }
 
 # Dynamic tables: [aliases] NAME = "provider/model"; [endpoints.NAME] api_base/api_key/api_key_env;
 # [keybindings] BINDING_ID = "key"; [local_models] NAME = "/path/to/model.gguf".
-DYNAMIC_TABLES = ("aliases", "endpoints", "keybindings", "local_models")
+DYNAMIC_TABLES = ("aliases", "endpoints", "keybindings", "local_models", "presets")
 ENDPOINT_FIELDS = {"api_base": str, "api_key": str, "api_key_env": str, "models": list}
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -280,6 +288,7 @@ def unknown_keys(data: Mapping[str, Any]) -> list[str]:
             continue  # a group that is not a table: a type error, reported by validation
         if key in groups:
             subs = [k.split(".", 1)[1] for k in known if k.startswith(key + ".")]
+            subs += list(GROUP_SUBTABLES.get(key, ()))
             for sub in value:
                 if sub not in subs:
                     note(f"{key}.", sub, subs)
@@ -337,6 +346,8 @@ def _validate(data: dict[str, Any], path: Path, text: str | None = None) -> None
         for field, typ in ENDPOINT_FIELDS.items():
             if field in ep and not isinstance(ep[field], typ):
                 raise bad(f"endpoints.{name}.{field}", f"a {typ.__name__}")
+    check_budget_providers(data, bad)
+    check_presets(data, bad)
 
 
 def load_config(env: Mapping[str, str] | None = None) -> Config:

@@ -68,6 +68,22 @@ MIGRATIONS: list[str] = [
         INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
     END;
     """,
+    # spend-B: budget holds (reservations of estimated cost, see termchat.client.budget) and a
+    # covering index for `termchat usage` / the budget's spent-so-far sums
+    """
+    CREATE TABLE budget_holds (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        created_at REAL NOT NULL,
+        provider TEXT NOT NULL,
+        model TEXT NOT NULL,
+        amount_usd REAL NOT NULL,
+        pid INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('open', 'settled'))
+    );
+    CREATE INDEX budget_holds_created ON budget_holds(created_at);
+    CREATE INDEX messages_usage ON messages(created_at, role, model, cost_usd, prompt_tokens,
+        completion_tokens);
+    """,
 ]
 
 

@@ -81,6 +81,10 @@ def _register() -> None:
     from . import warm_cmd
 
     warm_cmd.register(app)
+    from . import presets, usage  # spend-B
+
+    usage.register(app)
+    presets.register(app)
 
 
 _register()
