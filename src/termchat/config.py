@@ -125,11 +125,25 @@ SETTINGS: dict[str, Setting] = {
     "budget.monthly_usd": Setting(
         float, None, "Spending limit per calendar month, USD, all providers.", low=0
     ),
+    # spend-A: fallback chains and the response cache (termchat.chains, termchat.client.routing)
+    "fallback_on_auth": Setting(
+        bool, False, "Also fall back to the next model of a chain when a key is rejected (401/403)."
+    ),
+    "cache.enabled": Setting(
+        bool, False, "Answer repeated questions from the response cache (like --cache)."
+    ),
+    "cache.ttl_seconds": Setting(
+        float, 7 * 86400.0, "Seconds a cached reply stays valid.", low=0, low_open=True,
+        high=10 * 365 * 86400,
+    ),
+    "cache.sampled": Setting(
+        bool, False, "Also cache sampled replies (temperature > 0 or not set)."
+    ),
 }
 
 # Dynamic tables: [aliases] NAME = "provider/model"; [endpoints.NAME] api_base/api_key/api_key_env;
 # [keybindings] BINDING_ID = "key"; [local_models] NAME = "/path/to/model.gguf".
-DYNAMIC_TABLES = ("aliases", "endpoints", "keybindings", "local_models", "presets")
+DYNAMIC_TABLES = ("aliases", "endpoints", "keybindings", "local_models", "presets", "fallbacks")
 ENDPOINT_FIELDS = {"api_base": str, "api_key": str, "api_key_env": str, "models": list}
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -348,6 +362,9 @@ def _validate(data: dict[str, Any], path: Path, text: str | None = None) -> None
                 raise bad(f"endpoints.{name}.{field}", f"a {typ.__name__}")
     check_budget_providers(data, bad)
     check_presets(data, bad)
+    for name, chain in (data.get("fallbacks") or {}).items():  # spend-A: [fallbacks] shapes
+        if not isinstance(chain, list) or not all(isinstance(m, str) for m in chain):
+            raise bad(f"fallbacks.{name}", "a list of model names")
 
 
 def load_config(env: Mapping[str, str] | None = None) -> Config:
@@ -358,6 +375,10 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
     data, text = _read_toml_text(path)
     _validate(data, path, text)
     cfg = Config(data, path, env)
+    if data.get("fallbacks"):  # spend-A: names that resolve, no loops
+        from .chains import check as check_chains
+
+        check_chains(cfg, text, key_line)
     for key, setting in SETTINGS.items():  # environment values: typed and in range, now
         if setting.env and cfg.env.get(setting.env):
             cfg.get(key)

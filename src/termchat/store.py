@@ -84,6 +84,11 @@ MIGRATIONS: list[str] = [
     CREATE INDEX messages_usage ON messages(created_at, role, model, cost_usd, prompt_tokens,
         completion_tokens);
     """,
+    # spend-A: a reply replayed from the response cache (termchat.client.cache) is stored with
+    # cost 0 and marked cached
+    """
+    ALTER TABLE messages ADD COLUMN cached INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 
@@ -113,6 +118,8 @@ class StoredMessage:
     error: str | None = None
     reasoning: str | None = None
     attachments: list[dict[str, Any]] = field(default_factory=list)
+    #: replayed from the response cache (cost 0, no request made)
+    cached: bool = False
 
 
 #: The ``error`` of a user message whose reply is still being fetched: ``ask`` stores the
@@ -346,7 +353,7 @@ class Store:
         for k, v in fields.items():
             if k == "attachments":
                 v = json.dumps(v) if v else None
-            elif k == "interrupted":
+            elif k in ("interrupted", "cached"):
                 v = int(bool(v))
             cols.append(k)
             vals.append(v)
@@ -438,6 +445,7 @@ def _row_to_msg(r: sqlite3.Row) -> StoredMessage:
         error=r["error"],
         reasoning=r["reasoning"],
         attachments=json.loads(r["attachments"]) if r["attachments"] else [],
+        cached=bool(r["cached"]),  # spend-A
     )
 
 

@@ -85,6 +85,9 @@ def _register() -> None:
 
     usage.register(app)
     presets.register(app)
+    from . import cache  # spend-A
+
+    cache.register(app)
 
 
 _register()

@@ -144,6 +144,27 @@ def build_prompt(argument: str, stdin_text: str | None) -> str:
     return prompt
 
 
+# spend-A: --fallback and --cache (ask and chat) -----------------------------------------------
+
+FALLBACK_HELP = ("Model to try when the model fails before any text (rate limit, 5xx, network, "
+                 "timeout, missing key, context too small); repeat for a chain. Replaces the "
+                 "config's [fallbacks] chain for this call.")
+CACHE_HELP = ("Answer from the response cache when this exact request was answered before "
+              "(temperature 0; cost 0), and store the reply (default: config cache.enabled).")
+
+
+def _routing(name: str, config: Any, api_base: str | None, key: str | None,
+             fallbacks: list[str] | None, cache: bool | None,
+             preset_fallbacks: list[str] | None = None) -> tuple[Any, Any]:
+    """The resolved model and its :class:`termchat.client.routing.Routing` (fallback chain from
+    ``--fallback``, else a preset's, else the config; ``--cache``)."""
+    from ..client.routing import Routing, plan
+
+    rm, chain = plan(name, config, api_base=api_base, api_key=key,
+                     fallbacks=fallbacks or preset_fallbacks or None)
+    return rm, Routing(chain=chain, cache=cache)
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``ask`` command to ``app``."""
     from .complete import complete_cid, complete_model, complete_preset
@@ -170,6 +191,8 @@ def register(app: typer.Typer) -> None:
         no_warm: bool = typer.Option(False, "--no-warm", help="Run in-process, without the warm core."),
         preset: str = typer.Option(None, "-p", "--preset", help="Start from the preset NAME (flags win over it).", autocompletion=complete_preset),
         over_budget: bool = typer.Option(False, "--over-budget", help="Send this request even if it passes a budget limit."),
+        fallback: list[str] = typer.Option(None, "--fallback", metavar="MODEL", help=FALLBACK_HELP, autocompletion=complete_model),  # spend-A
+        cache: bool = typer.Option(None, "--cache/--no-cache", help=CACHE_HELP, show_default=False),  # spend-A
     ) -> None:
         code = run_ask(
             prompt=" ".join(prompt or []),
@@ -186,6 +209,8 @@ def register(app: typer.Typer) -> None:
             api_base=api_base,
             key=key_from_options(key, key_env),
             no_warm=no_warm,
+            fallbacks=fallback or None,  # spend-A
+            cache=cache,  # spend-A
             preset=preset,
             over_budget=over_budget,
         )
@@ -211,6 +236,8 @@ def run_ask(
     no_warm: bool = False,
     preset: str | None = None,
     over_budget: bool = False,
+    fallbacks: list[str] | None = None,
+    cache: bool | None = None,
 ) -> int:
     """The ``ask`` flow; returns the exit code (raises :class:`TermchatError` before any request
     is made, for bad input or configuration).
@@ -220,7 +247,7 @@ def run_ask(
     interrupted (a question without any answer
     is marked ``no reply: WHY``; see :func:`termchat.store.no_reply_note`)."""
     from ..config import load_config
-    from ..core.catalog import pick_default_model, resolve_model
+    from ..core.catalog import pick_default_model
     from ..core.types import ChatRequest, Message
     from ..render import stderr_line
     from ..store import Store
@@ -253,7 +280,8 @@ def run_ask(
     name = model or (conv.model if conv and conv.model else None)
     if not name:
         name, why = pick_default_model(config)
-    rm = resolve_model(name, config, api_base=api_base, api_key=key)
+    rm, routing = _routing(name, config, api_base, key, fallbacks, cache,  # spend-A
+                           preset_fallbacks)
     show_keys_warnings()
     if why:
         stderr_line(f"termchat: using {rm.id} ({why})", style="dim")
@@ -275,14 +303,14 @@ def run_ask(
         return _run(
             req, config, rm, store, conv, text, typed_options, guard,
             model=model, system=system, sys_prompt=sys_prompt, logging_on=logging_on,
-            as_json=as_json, raw=raw, show_usage=show_usage, hold=hold,
+            as_json=as_json, raw=raw, show_usage=show_usage, hold=hold, routing=routing,
         )
 
 
 def _run(req: Any, config: Any, rm: Any, store: Any, conv: Any, text: str,
          typed_options: dict[str, Any], guard: Any, *, model: str | None, system: str | None,
          sys_prompt: str | None, logging_on: bool, as_json: bool, raw: bool,
-         show_usage: bool, hold: Any = None) -> int:
+         show_usage: bool, hold: Any = None, routing: Any = None) -> int:
     """Store the question, run the request, store the reply, print JSON/usage/errors; returns
     the exit code."""
     import os
@@ -309,7 +337,8 @@ def _run(req: Any, config: Any, rm: Any, store: Any, conv: Any, text: str,
         user_mid = store.add_message(conv.id, "user", text, error=awaiting_marker())
 
     outcome = Outcome(model=rm.id)
-    stream_to_terminal(req, config, rm, outcome, as_json=as_json, raw=raw, guard=guard)
+    stream_to_terminal(req, config, rm, outcome, as_json=as_json, raw=raw, guard=guard,
+                       routing=routing)
 
     assistant_mid = None
     if logging_on and store is not None and conv_id is not None:
@@ -335,6 +364,7 @@ def _run(req: Any, config: Any, rm: Any, store: Any, conv: Any, text: str,
             "duration_s": round(outcome.duration_s, 4),
             "ttft_s": round(outcome.ttft_s, 4) if outcome.ttft_s is not None else None,
             "interrupted": outcome.interrupted,
+            "cached": outcome.cached,  # spend-A: replayed from the response cache
         }
         if outcome.reasoning:
             doc["reasoning"] = outcome.reasoning

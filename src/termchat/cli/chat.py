@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from .ask import CACHE_HELP, FALLBACK_HELP
+
 HELP = """Open the full-screen chat app.
 
 Conversations are shared with `termchat ask` (continue one here with -c or --cid ID).
@@ -29,7 +31,10 @@ def register(app: typer.Typer) -> None:
         no_warm: bool = typer.Option(
             False, "--no-warm", help="Load the model core in the app's process, not the warm core."
         ),
+        fallback: list[str] = typer.Option(None, "--fallback", metavar="MODEL", help=FALLBACK_HELP),
+        cache: bool = typer.Option(None, "--cache/--no-cache", help=CACHE_HELP, show_default=False),
     ) -> None:
+        from ..client.fallback import resolve_candidate
         from ..config import load_config
         from ..core.catalog import resolve_model
         from ..store import Store
@@ -45,9 +50,14 @@ def register(app: typer.Typer) -> None:
         store = Store()
         if cid:
             store.get_conversation(cid)  # unknown id: exit 2 before the screen opens
+        for extra in fallback or []:
+            resolve_candidate(extra, config)  # a typo in --fallback: exit 2 before the screen
         from ..tui.app import ChatApp
 
-        ChatApp(
+        app = ChatApp(
             config, store, model=name, conversation_id=cid, continue_last=continue_,
             system=system, options=options,
-        ).run()
+        )
+        app.session.fallbacks = list(fallback) if fallback else None
+        app.session.cache = cache
+        app.run()

@@ -105,6 +105,10 @@ class ChatSession:
         self.options: dict[str, Any] = dict(options or {})
         self.compare_models: list[str] | None = None
         self.round: CompareRound | None = None
+        #: spend-A: ``--fallback`` names (``None``: the config's [fallbacks] chains) and
+        #: ``--cache`` (``None``: config ``cache.enabled``)
+        self.fallbacks: list[str] | None = None
+        self.cache: bool | None = None
 
     # -- conversations ----------------------------------------------------------------------
 
@@ -245,6 +249,10 @@ class ChatSession:
         name = name or self.model
         if not name:
             raise NoModel("no model chosen: press Ctrl+L to pick one")
+        if self.fallbacks or getattr(self.config, "data", {}).get("fallbacks"):  # spend-A: a chain may cover a missing key
+            from ..client.routing import plan
+
+            return plan(name, self.config, fallbacks=self.fallbacks)[0]
         return resolve_model(name, self.config)
 
     @staticmethod
@@ -277,8 +285,13 @@ class ChatSession:
         """Stream ``req`` into ``view`` (a :class:`Transcript` when ``None``), filling
         ``outcome``: the one place a request goes to the core. Never raises for provider
         trouble (see :func:`termchat.tui.turns.run_stream`)."""
+        from ..chains import chain_for
+        from ..client.routing import Routing
+
+        routing = Routing(chain_for(self.config, rm.alias or rm.id, rm.id, self.fallbacks),
+                          self.cache)  # spend-A: fallback chain and response cache
         await turns.run_stream(req, rm, view if view is not None else Transcript(),
-                               outcome, self.core)
+                               outcome, self.core, routing)
 
     async def reply(self, rm: Any, view: Any = None, *, question: tuple[int, str] | None = None,
                     outcome: Outcome | None = None) -> Turn:
