@@ -111,20 +111,29 @@ def _alive(pid: int) -> bool:
 def spent(db: Any, since: float, provider: str | None = None) -> float:
     """USD spent since ``since`` (UNIX seconds) on ``provider`` (all when ``None``): stored
     replies plus holds that count (see the module doc). ``db`` is a store connection."""
+    done, held = spent_parts(db, since, provider)
+    return done + held
+
+
+def spent_parts(db: Any, since: float, provider: str | None = None) -> tuple[float, float]:
+    """:func:`spent` in two parts, USD: ``(spent, held)`` — stored replies and settled holds,
+    and the open holds of requests under way."""
     like = f"{provider}/%" if provider else "%"
     row = db.execute(
         "SELECT COALESCE(SUM(cost_usd), 0) FROM messages WHERE created_at >= ? AND role ="
         " 'assistant' AND cost_usd IS NOT NULL AND model LIKE ?", (since, like)).fetchone()
-    total = float(row[0])
+    total, held = float(row[0]), 0.0
     holds = db.execute(
         "SELECT amount_usd, pid, state, created_at FROM budget_holds WHERE created_at >= ?"
         + (" AND provider = ?" if provider else ""),
         (since, provider) if provider else (since,)).fetchall()
     now = time.time()
     for amount, pid, state, created in holds:
-        if state == "settled" or (now - created < HOLD_MAX_AGE and _alive(pid)):
+        if state == "settled":
             total += float(amount)
-    return total
+        elif now - created < HOLD_MAX_AGE and _alive(pid):
+            held += float(amount)
+    return total, held
 
 
 def estimate_usd(info: dict[str, Any], messages: list[Any], options: dict[str, Any]) -> float:
@@ -210,10 +219,11 @@ def reserve(config: Any, store: Any, model_id: str, estimate: float, *,
         _sweep(db, t)
         notices: list[str] = []
         for lim in applicable:
-            so_far = spent(db, period_start(lim.period, t), lim.provider)
-            after = so_far + estimate
+            done, held = spent_parts(db, period_start(lim.period, t), lim.provider)
+            after = done + held + estimate
             if after > lim.usd + 1e-12:
-                figures = (f"{fmt_usd(so_far)} spent {lim.period_text()} + "
+                under_way = f"{fmt_usd(held)} held by requests under way + " if held else ""
+                figures = (f"{fmt_usd(done)} spent {lim.period_text()} + {under_way}"
                            f"{fmt_usd(estimate)} estimated for this request > "
                            f"{fmt_usd(lim.usd)} ({lim.key})")
                 if not over_budget:
