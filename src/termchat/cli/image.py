@@ -190,8 +190,8 @@ def run_image(
     """The ``image`` flow; returns the exit code. Raises :class:`TermchatError` for bad input,
     configuration, provider failures and unwritable outputs; nothing is written on failure."""
     from ..client.media import generate
+    from ..client.routing import plan
     from ..config import load_config
-    from ..core.catalog import resolve_model
     from ..core.types import ImageRequest
     from ..media import (
         IMAGE_FORMATS,
@@ -212,7 +212,7 @@ def run_image(
     text = read_text(prompt, int(config.get("max_input_bytes")), "description", "image")
     want = target_format(fmt, output)
     name = model or config.get("image.model")
-    rm = resolve_model(name, config, api_base=api_base, api_key=key)
+    rm, chain = plan(name, config, api_base=api_base, api_key=key)  # with its fallback chain
     from .ask import show_keys_warnings
 
     show_keys_warnings()
@@ -252,7 +252,7 @@ def run_image(
             core, req, rm, want=want, compression=compression,
             convert_compression="output_compression" not in options, on_notice=notify,
         ),
-        label=f"{rm.id}: generating {noun}…",
+        chain=chain, label=f"{rm.id}: generating {noun}…",
     )
     result, datas, infos, write_fmt = images.result, images.datas, images.infos, images.format
     paths = paths_for(len(datas), images.ext)

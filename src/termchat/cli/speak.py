@@ -134,8 +134,8 @@ def run_speak(
     configuration, provider and audio-device failures; a file asked for is written before
     playback starts, and nothing is written when synthesis fails."""
     from ..client.media import speech_parts, synthesize
+    from ..client.routing import plan
     from ..config import load_config
-    from ..core.catalog import resolve_model
     from ..core.media import SPEECH_INPUT_LIMIT
     from ..media import (
         check_output_device,
@@ -155,7 +155,7 @@ def run_speak(
     if play and fmt_ not in ("wav", "pcm"):
         decode_for_playback(b"", fmt_)  # raises the clear "only wav/pcm" UsageError
     name = model or config.get("speech.model")
-    rm = resolve_model(name, config, api_base=api_base, api_key=key)
+    rm, chain = plan(name, config, api_base=api_base, api_key=key)  # with its fallback chain
     from .ask import show_keys_warnings
 
     show_keys_warnings()
@@ -191,7 +191,7 @@ def run_speak(
             core, rm, parts, voice=voice_, options=options, fmt=fmt_, api_base=api_base,
             api_key=key, on_notice=notify, advance=advance,
         ),
-        label=label + "…", total=len(parts),
+        chain=chain, label=label + "…", total=len(parts),
     )
 
     if to_stdout:
