@@ -68,8 +68,7 @@ MIGRATIONS: list[str] = [
         INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
     END;
     """,
-    # spend-B: budget holds (reservations of estimated cost, see termchat.client.budget) and a
-    # covering index for `termchat usage` / the budget's spent-so-far sums
+    # spend-B: budget holds (reservations of estimated cost, see termchat.client.budget)
     """
     CREATE TABLE budget_holds (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -81,13 +80,19 @@ MIGRATIONS: list[str] = [
         state TEXT NOT NULL CHECK (state IN ('open', 'settled'))
     );
     CREATE INDEX budget_holds_created ON budget_holds(created_at);
-    CREATE INDEX messages_usage ON messages(created_at, role, model, cost_usd, prompt_tokens,
-        completion_tokens);
     """,
     # spend-A: a reply replayed from the response cache (termchat.client.cache) is stored with
     # cost 0 and marked cached
     """
     ALTER TABLE messages ADD COLUMN cached INTEGER NOT NULL DEFAULT 0;
+    """,
+    # spend-B: covering indexes for `termchat usage` (by time, by model) and the budget's
+    # spent-so-far sums (after the cached column above: usage counts cache hits from it)
+    """
+    CREATE INDEX messages_usage ON messages(role, created_at, model, cost_usd, prompt_tokens,
+        completion_tokens, cached);
+    CREATE INDEX messages_usage_model ON messages(role, model, created_at, cost_usd,
+        prompt_tokens, completion_tokens, cached);
     """,
 ]
 

@@ -23,11 +23,12 @@ catalog's prices at the time of the request; a cache hit costs 0. On a terminal:
 bar of spend per day; into a pipe: tab-separated lines with a header; --json: one object.
 """
 
-#: ``--by`` value -> the SQL expression that groups the rows.
+#: ``--by`` value -> the SQL expression that groups the rows (``provider``: the model rows,
+#: folded by the part of the id before ``/``).
 GROUPS = {
     "day": "date(created_at, 'unixepoch', 'localtime')",
-    "model": "COALESCE(model, '(unknown)')",
-    "provider": "COALESCE(NULLIF(substr(model, 1, instr(model, '/') - 1), ''), '(unknown)')",
+    "model": "model",
+    "provider": "model",
 }
 COLUMNS = ("requests", "prompt_tokens", "completion_tokens", "cost_usd", "cache_hits")
 
@@ -54,27 +55,49 @@ def parse_since(text: str, now: float | None = None) -> float:
     return time.mktime((day.tm_year, day.tm_mon, day.tm_mday, 0, 0, 0, 0, 0, -1))
 
 
-def query(db: Any, since: float, by: str) -> dict[str, Any]:
+def query(db: Any, since: float, by: str, chart: bool = True) -> dict[str, Any]:
     """Sums over stored replies since ``since`` (UNIX seconds): ``{"rows": [{"key",
     requests, prompt_tokens, completion_tokens, cost_usd, cache_hits}], "total": {…},
     "days": [{"day", "cost_usd"}]}`` — rows by ``by`` (``day`` ascending, else by USD
-    descending), ``days`` the spend per local day for the chart."""
+    descending), ``days`` the spend per local day for the chart (an empty list when not
+    ``chart``: a second pass over the rows for ``--by model|provider``)."""
     cols = {r[1] for r in db.execute("PRAGMA table_info(messages)")}
     cached = "SUM(cached)" if "cached" in cols else "0"
     sums = ("COUNT(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0),"
             f" COALESCE(SUM(cost_usd), 0.0), COALESCE({cached}, 0)")
     where = "FROM messages WHERE created_at >= ? AND role = 'assistant'"
-    order = "k" if by == "day" else "5 DESC, 2 DESC, k"
-    rows = db.execute(f"SELECT {GROUPS[by]} AS k, {sums} {where} GROUP BY k ORDER BY {order}",
-                      (since,)).fetchall()
+    # Over a long span, group by model along the (role, model, …) index (no sort); over a
+    # short one, read only its rows along the (role, created_at, …) index.
+    long_span = by != "day" and since < time.time() - 31 * 86400
+    by_where = where.replace("created_at >=", "+created_at >=") if long_span else where
+    rows = db.execute(f"SELECT {GROUPS[by]} AS k, {sums} {by_where} GROUP BY k", (since,))
     out = [dict(zip(("key", *COLUMNS), tuple(r), strict=True)) for r in rows]
+    for r in out:
+        if r["key"] is None:
+            r["key"] = "(unknown)"
+        elif by == "provider":
+            r["key"] = r["key"].split("/", 1)[0] if "/" in r["key"] else "(unknown)"
+    if by == "provider":
+        folded: dict[str, dict[str, Any]] = {}
+        for r in out:
+            acc = folded.setdefault(r["key"], {"key": r["key"], **dict.fromkeys(COLUMNS, 0)})
+            for c in COLUMNS:
+                acc[c] += r[c]
+        out = list(folded.values())
+    if by == "day":
+        out.sort(key=lambda r: r["key"])
+    else:
+        out.sort(key=lambda r: (-r["cost_usd"], -r["requests"], r["key"]))
     if by == "day":
         days = [{"day": r["key"], "cost_usd": r["cost_usd"]} for r in out]
+    elif not chart:
+        days = []
     else:
         days = [{"day": r[0], "cost_usd": r[1]} for r in db.execute(
             f"SELECT {GROUPS['day']} AS k, COALESCE(SUM(cost_usd), 0.0) {where} GROUP BY k"
             " ORDER BY k", (since,))]
     total = {c: sum(r[c] for r in out) for c in COLUMNS}
+    total["cost_usd"] = float(total["cost_usd"])
     return {"rows": out, "total": total, "days": days}
 
 
@@ -134,7 +157,7 @@ def register(app: typer.Typer) -> None:
 
         store = Store()
         try:
-            report = query(store.db, start, by)
+            report = query(store.db, start, by, chart=as_json or sys.stdout.isatty())
         finally:
             store.close()
         report = {"since": start, "by": by, **report}
