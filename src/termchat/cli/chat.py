@@ -17,6 +17,7 @@ palette, F1 lists every key, Ctrl+Q quits. Keys can be remapped in the config fi
 
 def register(app: typer.Typer) -> None:
     """Add the ``chat`` command to ``app``."""
+    from .complete import complete_preset
 
     @app.command("chat", help=HELP)
     def chat(
@@ -33,6 +34,8 @@ def register(app: typer.Typer) -> None:
         ),
         fallback: list[str] = typer.Option(None, "--fallback", metavar="MODEL", help=FALLBACK_HELP),
         cache: bool = typer.Option(None, "--cache/--no-cache", help=CACHE_HELP, show_default=False),
+        preset: str = typer.Option(None, "-p", "--preset", help="Start from the preset NAME (flags win over it).", autocompletion=complete_preset),
+        over_budget: bool = typer.Option(False, "--over-budget", help="Let the first request that passes a budget limit through."),
     ) -> None:
         from ..client.fallback import resolve_candidate
         from ..config import load_config
@@ -44,6 +47,11 @@ def register(app: typer.Typer) -> None:
         if no_warm:
             config.overrides["warm_core.enabled"] = False
         options = {k: parse_option_value(v) for k, v in split_options(option or []).items()}
+        preset_fallbacks: list[str] = []  # spend-B: -p NAME under the flags
+        if preset:
+            from .ask import apply_preset
+
+            model, system, options, preset_fallbacks = apply_preset(config, preset, model, system, options)
         name = None
         if model:
             name = resolve_model(model, config, require_key=False).id  # a typo fails here, exit 2
@@ -58,6 +66,7 @@ def register(app: typer.Typer) -> None:
             config, store, model=name, conversation_id=cid, continue_last=continue_,
             system=system, options=options,
         )
-        app.session.fallbacks = list(fallback) if fallback else None
+        app.session.fallbacks = list(fallback) if fallback else (preset_fallbacks or None)
+        app.session.over_budget = over_budget  # spend-B
         app.session.cache = cache
         app.run()

@@ -163,6 +163,8 @@ class Hold:
     hold_id: int | None = None
     estimate_usd: float = 0.0
     notices: list[str] = field(default_factory=list)
+    #: the row kept by :meth:`finish` as a settled cost (reply not stored), or ``None``
+    settled_id: int | None = None
 
     def finish(self, cost_usd: float | None, model: str | None = None,
                stored: bool = False) -> None:
@@ -182,12 +184,23 @@ class Hold:
                     sets += ", provider = ?, model = ?"
                     vals += [provider_of(model), model]
                 self.db.execute(f"UPDATE budget_holds SET {sets} WHERE id = ?", (*vals, hid))
+                self.settled_id = hid
         except Exception:  # never lose the reply over the ledger; an open hold of a gone
             pass            # process stops counting by itself
 
     def release(self) -> None:
         """Drop the hold: nothing was spent (the request failed before any charge)."""
         self.finish(None)
+
+    def forget(self) -> None:
+        """Delete the row this hold left (settled, not stored) once its reply is stored after
+        all (a compared answer that is kept): the message now carries the cost."""
+        if self.db is not None and self.settled_id is not None:
+            try:
+                self.db.execute("DELETE FROM budget_holds WHERE id = ?", (self.settled_id,))
+            except Exception:
+                pass
+            self.settled_id = None
 
 
 def fmt_usd(v: float) -> str:

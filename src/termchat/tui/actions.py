@@ -154,3 +154,7 @@ class ActionsMixin:
         yield SystemCommand("Delete conversation", "Delete it and its messages", self.action_delete)
         yield SystemCommand("Toggle sidebar", "Show or hide the conversation list", self.action_toggle_sidebar)
         yield SystemCommand("Help", "Keys and slash commands", self.action_help)
+        from .spend import pick
+
+        yield SystemCommand("Use a preset", "Model, system prompt, options and fallbacks saved "
+                            "with `termchat presets save`", lambda: pick(self))

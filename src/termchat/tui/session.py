@@ -22,6 +22,7 @@ from typing import Any
 from ..core.errors import TermchatError, UsageError
 from ..core.types import ChatRequest
 from ..turn import Outcome, attachment_records, history_messages, store_reply, title_for
+from . import spend as budget_ui
 from . import turns
 
 
@@ -109,6 +110,8 @@ class ChatSession:
         #: ``--cache`` (``None``: config ``cache.enabled``)
         self.fallbacks: list[str] | None = None
         self.cache: bool | None = None
+        #: spend-B: let the next request pass a budget limit (``chat --over-budget``; once)
+        self.over_budget = False
 
     # -- conversations ----------------------------------------------------------------------
 
@@ -233,6 +236,9 @@ class ChatSession:
             bits.append(", ".join(f"{k}={v}" for k, v in sorted(self.options.items())))
         if self.compare_models:
             bits.append("next message compares: " + ", ".join(self.compare_models))
+        spend = budget_ui.status_bit(self)  # spend-B: today's spend against budget.daily_usd
+        if spend:
+            bits.append(spend)
         return bits
 
     # -- sending ----------------------------------------------------------------------------
@@ -305,10 +311,14 @@ class ChatSession:
         cid = self.conv.id
         req = self.request(rm)
         outcome = outcome if outcome is not None else Outcome(model=rm.id)
+        hold = None
         try:
-            await self._run(req, rm, view, outcome)
+            hold = budget_ui.hold_for(self, rm, req, outcome)  # spend-B: None when refused
+            if hold is not None:
+                await self._run(req, rm, view, outcome)
         finally:
             turn = self._settle(cid, outcome, question)
+            budget_ui.finish(hold, outcome, turn.reply_id)
         return turn
 
     def _settle(self, cid: str, outcome: Outcome, question: tuple[int, str] | None) -> Turn:
@@ -390,7 +400,13 @@ class ChatSession:
         req = ChatRequest(model=rm.id, messages=rnd.request.messages, options=dict(rnd.request.options))
         outcome = Outcome(model=rm.id)
         rnd.outcomes[index] = outcome
-        await self._run(req, rm, view, outcome)
+        hold = budget_ui.hold_for(self, rm, req, outcome)  # spend-B
+        if hold is not None:
+            try:
+                await self._run(req, rm, view, outcome)
+            finally:
+                budget_ui.finish(hold, outcome, None)  # an answer not kept still cost
+                outcome.budget_hold = hold  # type: ignore[attr-defined]  # for keep()
         return outcome
 
     async def compare(self, text: str, attachments: Sequence[Any] = (),
@@ -414,6 +430,7 @@ class ChatSession:
             raise UsageError("that pane has no answer to keep")
         assert self.conv is not None
         mid = store_reply(self.store, self.conv.id, outcome)
+        budget_ui.kept(outcome)  # spend-B
         self.round = None
         try:
             self.switch_model(outcome.model)

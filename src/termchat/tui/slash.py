@@ -147,3 +147,14 @@ def _export(app: Any, arg: str, line: str) -> None:
 @COMMANDS.command("/help", "", "this screen")
 def _help(app: Any, arg: str, line: str) -> None:
     app.action_help()
+
+
+@COMMANDS.command("/preset", "[NAME]", "use a saved preset: model, system prompt, options and "
+                  "fallbacks (no name: open the picker)")
+def _preset(app: Any, arg: str, line: str) -> None:
+    from .spend import apply_preset, pick
+
+    if not arg:
+        pick(app)
+    elif not apply_preset(app, arg):
+        app.prompt.restore(line)
