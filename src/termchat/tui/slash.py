@@ -152,9 +152,7 @@ def _help(app: Any, arg: str, line: str) -> None:
 @COMMANDS.command("/preset", "[NAME]", "use a saved preset: model, system prompt, options and "
                   "fallbacks (no name: open the picker)")
 def _preset(app: Any, arg: str, line: str) -> None:
-    from .spend import apply_preset, pick
-
     if not arg:
-        pick(app)
-    elif not apply_preset(app, arg):
+        app.action_pick_preset()
+    elif not app.use_preset(arg):
         app.prompt.restore(line)
