@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -29,7 +28,12 @@ from typing import Any
 
 from ..core.types import Finished, ReasoningDelta, TextDelta, Usage
 
-log = logging.getLogger("termchat.cache")
+
+def _log(msg: str, *args: Any) -> None:
+    """One warning line in ``termchat.log`` (never on the terminal)."""
+    from ..logs import get_logger
+
+    get_logger().warning("response cache: " + msg, *args)
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -164,7 +168,7 @@ class ResponseCache:
         return self._db
 
     def _rebuild(self, exc: BaseException) -> None:
-        log.warning("response cache %s unreadable (%s): rebuilt empty", self.path, exc)
+        _log("%s unreadable (%s): rebuilt empty", self.path, exc)
         if self._db is not None:
             try:
                 self._db.close()
@@ -187,7 +191,7 @@ class ResponseCache:
                 if attempt == 1:
                     self._rebuild(exc)
             except OSError as exc:
-                log.warning("response cache %s not usable: %s", self.path, exc)
+                _log("%s not usable: %s", self.path, exc)
                 break
         return default
 
