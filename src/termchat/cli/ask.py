@@ -460,3 +460,33 @@ def budget_hold(config: Any, store: Any, model_id: str, messages: list[Any],
     for line in hold.notices:
         stderr_line(f"termchat: {line}", style="yellow")
     return hold
+
+
+def media_hold(config: Any, model_id: str, estimate: float | None, over_budget: bool) -> Any:
+    """:func:`budget_hold` for ``image`` and ``speak``: hold ``estimate`` USD (the catalog's
+    price of the request; ``None``: unpriced, 0). Finish it with the result's cost
+    (``hold.finish(cost, model)``); if the process ends first, its hold stops counting.
+
+    Raises:
+        BudgetExceeded: a limit would be passed and not ``over_budget`` (exit 1).
+    """
+    from ..client import budget
+    from ..render import stderr_line
+    from ..store import Store
+
+    if not budget.limits(config, budget.provider_of(model_id)):
+        return budget.Hold()
+    hold = budget.reserve(config, Store(), model_id, float(estimate or 0.0),
+                          over_budget=over_budget)
+    for line in hold.notices:
+        stderr_line(f"termchat: {line}", style="yellow")
+    return hold
+
+
+def speech_estimate(info: dict[str, Any], text: str) -> float:
+    """USD of speaking ``text`` at the catalog's ``input_cost_per_character`` (else
+    ``input_cost_per_token`` × characters / 4); 0 when unpriced."""
+    per_char = info.get("input_cost_per_character")
+    if per_char is not None:
+        return float(per_char) * len(text)
+    return float(info.get("input_cost_per_token") or 0) * -(-len(text) // 4)

@@ -67,12 +67,14 @@ def register(app: typer.Typer) -> None:
         api_base: str = typer.Option(None, "--api-base", help="OpenAI-compatible base URL for this call."),
         key: str = typer.Option(None, "--key", help=KEY_HELP),
         key_env: str = typer.Option(None, "--key-env", metavar="NAME", help=KEY_ENV_HELP),
+        over_budget: bool = typer.Option(False, "--over-budget", help="Send this request even if it passes a budget limit."),
     ) -> None:
         code = run_image(
             prompt=" ".join(prompt or []), model=model, output=output, size=size,
             quality=quality, n=n, style=style, background=background, fmt=fmt,
             compression=compression, moderation=moderation, force=force, as_json=as_json,
             show=show, api_base=api_base, key=key_from_options(key, key_env),
+            over_budget=over_budget,
         )
         if code:
             raise typer.Exit(code)
@@ -186,6 +188,7 @@ def run_image(
     show: bool,
     api_base: str | None,
     key: str | None,
+    over_budget: bool = False,
 ) -> int:
     """The ``image`` flow; returns the exit code. Raises :class:`TermchatError` for bad input,
     configuration, provider failures and unwritable outputs; nothing is written on failure."""
@@ -246,6 +249,10 @@ def run_image(
 
     req = ImageRequest(model=rm.id, prompt=text, options=options, api_base=api_base, api_key=key)
     noun = "image" if count == 1 else f"{count} images"
+    from ..core.media import image_cost_usd
+    from .ask import media_hold
+
+    hold = media_hold(config, rm.id, image_cost_usd(rm, options, count), over_budget)  # spend-B
     images = run_media(
         config,
         lambda core, notify, advance: generate(
@@ -255,6 +262,7 @@ def run_image(
         chain=chain, label=f"{rm.id}: generating {noun}…",
     )
     result, datas, infos, write_fmt = images.result, images.datas, images.infos, images.format
+    hold.finish(result.cost_usd if result.cost_usd is not None else hold.estimate_usd, result.model)
     paths = paths_for(len(datas), images.ext)
     write_outputs(list(zip(paths, datas, strict=True)), force)
 

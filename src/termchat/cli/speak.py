@@ -52,11 +52,12 @@ def register(app: typer.Typer) -> None:
         api_base: str = typer.Option(None, "--api-base", help="OpenAI-compatible base URL for this call."),
         key: str = typer.Option(None, "--key", help=KEY_HELP),
         key_env: str = typer.Option(None, "--key-env", metavar="NAME", help=KEY_ENV_HELP),
+        over_budget: bool = typer.Option(False, "--over-budget", help="Send this request even if it passes a budget limit."),
     ) -> None:
         code = run_speak(
             text=" ".join(text or []), model=model, voice=voice, fmt=fmt, speed=speed,
             instructions=instructions, output=output, force=force, play=play,
-            api_base=api_base, key=key_from_options(key, key_env),
+            api_base=api_base, key=key_from_options(key, key_env), over_budget=over_budget,
         )
         if code:
             raise typer.Exit(code)
@@ -129,6 +130,7 @@ def run_speak(
     play: bool,
     api_base: str | None,
     key: str | None,
+    over_budget: bool = False,
 ) -> int:
     """The ``speak`` flow; returns the exit code. Raises :class:`TermchatError` for bad input,
     configuration, provider and audio-device failures; a file asked for is written before
@@ -185,6 +187,10 @@ def run_speak(
         check_output_device()  # nothing to keep: fail before paying for a request
 
     label = f"{rm.id}: speaking" + ("" if len(parts) == 1 else f" {len(parts)} parts")
+    from .ask import media_hold, speech_estimate
+
+    cost = speech_estimate(rm.info, content)
+    hold = media_hold(config, rm.id, cost, over_budget)  # spend-B
     audio = run_media(
         config,
         lambda core, notify, advance: synthesize(
@@ -193,6 +199,7 @@ def run_speak(
         ),
         chain=chain, label=label + "…", total=len(parts),
     )
+    hold.finish(cost, rm.id)  # spend-B: the catalog's price of the text spoken
 
     if to_stdout:
         sys.stdout.buffer.write(audio)
