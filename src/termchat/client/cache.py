@@ -150,6 +150,7 @@ class ResponseCache:
             db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
             try:
                 db.execute("PRAGMA busy_timeout = 10000")
+                db.execute("PRAGMA synchronous = NORMAL")  # WAL: no fsync per hit count
                 version = db.execute("PRAGMA user_version").fetchone()[0]
                 if version != SCHEMA_VERSION:
                     db.execute("PRAGMA journal_mode = WAL")
