@@ -17,6 +17,7 @@ palette, F1 lists every key, Ctrl+Q quits. Keys can be remapped in the config fi
 
 def register(app: typer.Typer) -> None:
     """Add the ``chat`` command to ``app``."""
+    from .complete import complete_model
     from .complete import complete_preset
 
     @app.command("chat", help=HELP)
@@ -32,7 +33,8 @@ def register(app: typer.Typer) -> None:
         no_warm: bool = typer.Option(
             False, "--no-warm", help="Load the model core in the app's process, not the warm core."
         ),
-        fallback: list[str] = typer.Option(None, "--fallback", metavar="MODEL", help=FALLBACK_HELP),
+        fallback: list[str] = typer.Option(None, "--fallback", metavar="MODEL", help=FALLBACK_HELP,
+                                           autocompletion=complete_model),
         cache: bool = typer.Option(None, "--cache/--no-cache", help=CACHE_HELP, show_default=False),
         preset: str = typer.Option(None, "-p", "--preset", help="Start from the preset NAME (flags win over it).", autocompletion=complete_preset),
         over_budget: bool = typer.Option(False, "--over-budget", help="Let the first request that passes a budget limit through."),
