@@ -27,6 +27,8 @@ def priced(home, fake, monkeypatch):
 
 
 async def test_session_refuses_over_budget_and_passes_once(home, fake, priced):
+    from termchat.tui.session import Transcript
+
     fake.script(REPLY, REPLY)
     s = make_session(home, fake, model=PRICED, extra="retries = 0\n[budget]\ndaily_usd = 0.015\n",
                      options={"max_tokens": 10})
@@ -44,8 +46,11 @@ async def test_session_refuses_over_budget_and_passes_once(home, fake, priced):
     assert len(chat_bodies(fake)) == 1
 
     s.over_budget = True
-    turn = await s.send("again")
+    view = Transcript()
+    turn = await s.send("again", view=view)
     assert turn.outcome.error is None and turn.reply_id is not None
+    assert any(st.startswith("over the daily budget (--over-budget): $0.0200 spent today")
+               for st in view.statuses), view.statuses
     assert len(chat_bodies(fake)) == 2
     assert s.over_budget is False
     turn = await s.send("once more")

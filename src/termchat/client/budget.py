@@ -118,10 +118,12 @@ def spent(db: Any, since: float, provider: str | None = None) -> float:
 def spent_parts(db: Any, since: float, provider: str | None = None) -> tuple[float, float]:
     """:func:`spent` in two parts, USD: ``(spent, held)`` — stored replies and settled holds,
     and the open holds of requests under way."""
-    like = f"{provider}/%" if provider else "%"
+    # a provider's ids are those between "NAME/" and "NAME0" ("0" follows "/" in code order)
+    low, high = (f"{provider}/", f"{provider}0") if provider else ("", "\U0010ffff")
     row = db.execute(
-        "SELECT COALESCE(SUM(cost_usd), 0) FROM messages WHERE created_at >= ? AND role ="
-        " 'assistant' AND cost_usd IS NOT NULL AND model LIKE ?", (since, like)).fetchone()
+        "SELECT COALESCE(SUM(cost_usd), 0) FROM messages WHERE role = 'assistant' AND"
+        " created_at >= ? AND cost_usd IS NOT NULL AND model >= ? AND model < ?",
+        (since, low, high)).fetchone()
     total, held = float(row[0]), 0.0
     holds = db.execute(
         "SELECT amount_usd, pid, state, created_at FROM budget_holds WHERE created_at >= ?"

@@ -313,7 +313,7 @@ class ChatSession:
         outcome = outcome if outcome is not None else Outcome(model=rm.id)
         hold = None
         try:
-            hold = budget_ui.hold_for(self, rm, req, outcome)  # spend-B: None when refused
+            hold = budget_ui.hold_for(self, rm, req, outcome, view)  # spend-B: None if refused
             if hold is not None:
                 await self._run(req, rm, view, outcome)
         finally:
@@ -400,7 +400,7 @@ class ChatSession:
         req = ChatRequest(model=rm.id, messages=rnd.request.messages, options=dict(rnd.request.options))
         outcome = Outcome(model=rm.id)
         rnd.outcomes[index] = outcome
-        hold = budget_ui.hold_for(self, rm, req, outcome)  # spend-B
+        hold = budget_ui.hold_for(self, rm, req, outcome, view)  # spend-B
         if hold is not None:
             try:
                 await self._run(req, rm, view, outcome)

@@ -21,11 +21,12 @@ from textual.widgets.option_list import Option
 from ..render import sanitize
 
 
-def hold_for(session: Any, rm: Any, req: Any, outcome: Any) -> Any:
+def hold_for(session: Any, rm: Any, req: Any, outcome: Any, view: Any = None) -> Any:
     """Check the budget for ``req`` to ``rm`` and hold its estimate. Returns the
     :class:`~termchat.client.budget.Hold`, or ``None`` when a limit refuses it — then
     ``outcome.error`` is the :class:`~termchat.client.budget.BudgetExceeded` and nothing is
-    sent. 80 % notices go to ``outcome.notices``. ``session.over_budget`` passes one request."""
+    sent. 80 % notices go to ``outcome.notices`` and the reply's status line (``view``, until
+    text arrives). ``session.over_budget`` passes one request."""
     from ..client import budget
 
     if not budget.limits(session.config, budget.provider_of(rm.id)):
@@ -40,6 +41,8 @@ def hold_for(session: Any, rm: Any, req: Any, outcome: Any) -> Any:
     if over:
         session.over_budget = False  # once
     outcome.notices.extend(hold.notices)
+    if hold.notices and view is not None:
+        view.set_status(hold.notices[-1])
     return hold
 
 
