@@ -153,3 +153,22 @@ def test_hold_of_a_killed_process_stops_counting(fake, home, cli):
     assert r.returncode == 0, r.stderr
     with _db(home) as db:  # the dead process's hold was swept
         assert db.execute("SELECT count(*) FROM budget_holds").fetchone()[0] == 0
+
+
+def test_config_set_and_show_provider_budgets(cli, home):
+    r = cli("config", "set", "budget.providers.openai.daily_usd", "2.5")
+    assert r.returncode == 0, r.stderr
+    r = cli("config", "set", "budget.daily_usd", "4")
+    assert r.returncode == 0, r.stderr
+    text = (home / "config" / "config.toml").read_text()
+    assert "[budget.providers.openai]\ndaily_usd = 2.5" in text and "daily_usd = 4.0" in text
+    r = cli("config", "show")
+    assert r.returncode == 0 and "budget.daily_usd = 4.0" in r.stdout
+    assert "ignored, not a termchat setting" not in r.stdout  # [budget.providers] is known
+    r = cli("config", "set", "budget.providers.openai.daily_usd", "--", "-1")
+    assert r.returncode == 3 and "must be a number of USD ≥ 0" in r.stderr
+    assert "daily_usd = 2.5" in (home / "config" / "config.toml").read_text()  # untouched
+    r = cli("config", "set", "budget.providers.openai.weekly_usd", "1")
+    assert r.returncode == 2 and "unknown setting" in r.stderr
+    assert cli("config", "unset", "budget.providers.openai.daily_usd").returncode == 0
+    assert "providers" not in (home / "config" / "config.toml").read_text()

@@ -21,7 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from . import paths
-from .config_tables import GROUP_SUBTABLES, check_budget_providers, check_presets
+from .config_tables import (
+    GROUP_SUBTABLES,
+    PROVIDER_BUDGET_FIELDS,
+    check_budget_providers,
+    check_presets,
+)
 from .core.errors import ConfigError, UsageError
 from .core.keys import _read_toml_text, read_toml
 
@@ -395,6 +400,8 @@ def _check_key_name(key: str) -> tuple[str, ...]:
         return parts
     if parts[0] == "endpoints" and len(parts) == 3 and parts[2] in ENDPOINT_FIELDS:
         return parts
+    if parts[:2] == ("budget", "providers") and len(parts) == 4 and parts[3] in PROVIDER_BUDGET_FIELDS:
+        return parts
     import difflib
 
     close = difflib.get_close_matches(key, list(SETTINGS), n=3)
@@ -424,6 +431,8 @@ def set_value(key: str, raw: str) -> Any:
             raise UsageError(exc.message, hint=f"{paths.config_file()} was not changed") from None
     elif parts[0] == "endpoints" and parts[2] == "models":
         value = [m.strip() for m in raw.split(",") if m.strip()]
+    elif parts[:2] == ("budget", "providers"):  # USD ≥ 0, checked below with the file's rules
+        value = parse_value(key, float, raw)
     else:
         value = raw
     cur = data
