@@ -17,8 +17,7 @@ palette, F1 lists every key, Ctrl+Q quits. Keys can be remapped in the config fi
 
 def register(app: typer.Typer) -> None:
     """Add the ``chat`` command to ``app``."""
-    from .complete import complete_model
-    from .complete import complete_preset
+    from .complete import complete_model, complete_preset
 
     @app.command("chat", help=HELP)
     def chat(
