@@ -208,3 +208,9 @@ def test_fallbacks_and_cache_hits_through_the_warm_core(whome, fake):
     assert json.loads(second.stdout)["cached"] is True and json.loads(second.stdout)["text"] == "to cache"
     assert len(fake.requests_to("/v1/chat/completions")) == 5
     assert _served(whome) == 4
+
+
+def test_chat_refuses_an_unknown_fallback_before_the_screen(cli, fake, home):
+    _config(home, fake)
+    r = cli("chat", "--fallback", "nosuchmodel", timeout=60)
+    assert r.returncode == 2 and "nosuchmodel" in r.stderr
