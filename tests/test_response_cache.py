@@ -44,6 +44,10 @@ def test_a_hit_replays_without_a_request_costs_nothing_and_is_marked(cli, fake, 
     assert _requests(fake) == 1  # the server saw one request
     assert [r[3] for r in _rows(home)] == [0, 1]
     assert _rows(home)[1][2] == 0.0
+    # the history says so
+    shown = json.loads(cli("history", "show", d2["conversation_id"], "--json").stdout)
+    assert [m["cached"] for m in shown["messages"]] == [False, True]
+    assert "from the response cache" in cli("history", "show", d2["conversation_id"]).stdout
     # a pipe gets the exact text either way
     third = cli("ask", *ARGS, "same question")
     assert third.stdout == "line one\nline two" and _requests(fake) == 1
