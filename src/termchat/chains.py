@@ -62,7 +62,9 @@ def check(config: Any, text: str | None = None,
     path = getattr(config, "path", "config.toml")
 
     def _where(path: Any, text: str | None, key: str) -> str:
-        line = key_line(text, key) if text and key_line else None
+        line = _line_of(text, key.split(".", 1)[1]) if text else None
+        if line is None and text and key_line is not None:
+            line = key_line(text, key)
         return f"{path}, line {line}" if line else str(path)
     ids: dict[str, str] = {}
 
@@ -103,6 +105,25 @@ def check(config: Any, text: str | None = None,
             f"loop: {names}",
             hint="a chain must not lead back to a model on the way; remove one of the entries",
         )
+
+
+def _line_of(text: str, name: str) -> int | None:
+    """The 1-based line of ``text`` that sets ``name`` in the ``[fallbacks]`` table (a bare or
+    quoted key: model ids hold ``/`` and ``.``), or ``None``."""
+    import re
+
+    table = ""
+    for n, line in enumerate(text.splitlines(), 1):
+        head = re.match(r"^\s*\[\s*([^\]]+?)\s*\]", line)
+        if head:
+            table = head.group(1).strip()
+            continue
+        if table != "fallbacks" or "=" not in line:
+            continue
+        left = line.split("=", 1)[0].strip()
+        if left.strip("\"'") == name:
+            return n
+    return None
 
 
 def _find_loop(graph: Mapping[str, Sequence[tuple[str, str]]]) -> list[str] | None:
