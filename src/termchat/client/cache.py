@@ -131,6 +131,13 @@ class Stats:
     ttl_seconds: float
 
 
+#: SQLite result codes (the primary code, ``sqlite_errorcode & 0xFF``) that mean the file or
+#: its table is broken or foreign, so it is rebuilt: corrupt, not a database, and SQL errors
+#: from a table of another shape ("no such column").
+_BROKEN = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_ERROR,
+                     sqlite3.SQLITE_SCHEMA, sqlite3.SQLITE_MISMATCH})
+
+
 class ResponseCache:
     """The cache file, opened on first use. Every method survives a corrupt or foreign file by
     rebuilding it (see the module docstring); a cache that cannot be created at all (a
@@ -179,7 +186,7 @@ class ResponseCache:
         for suffix in ("", "-wal", "-shm", "-journal"):
             try:
                 Path(str(self.path) + suffix).unlink()
-            except FileNotFoundError:
+            except OSError:  # gone already, or not ours to remove: the next open says so
                 pass
 
     def _run(self, work: Any, default: Any) -> Any:
@@ -189,6 +196,10 @@ class ResponseCache:
             try:
                 return work(self._open())
             except sqlite3.DatabaseError as exc:
+                code = (getattr(exc, "sqlite_errorcode", None) or sqlite3.SQLITE_ERROR) & 0xFF
+                if code not in _BROKEN:  # busy, locked, read-only, disk full: not broken
+                    _log("%s not usable now (%s): going without the cache", self.path, exc)
+                    break
                 if attempt == 1:
                     self._rebuild(exc)
             except OSError as exc:
