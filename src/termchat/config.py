@@ -21,6 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from . import paths
+from .config_tables import (
+    GROUP_SUBTABLES,
+    PROVIDER_BUDGET_FIELDS,
+    check_budget_providers,
+    check_presets,
+)
 from .core.errors import ConfigError, UsageError
 from .core.keys import _read_toml_text, read_toml
 
@@ -121,11 +127,32 @@ SETTINGS: dict[str, Setting] = {
         bool, True, "Tell a LiteLLM proxy gateway (kind = \"litellm_proxy\") who asks: user, "
         "tags, conversation id. Never sent to plain providers."
     ),
+    "budget.daily_usd": Setting(
+        float, None, "Spending limit per day (local midnight to midnight), USD, all providers.",
+        low=0,
+    ),
+    "budget.monthly_usd": Setting(
+        float, None, "Spending limit per calendar month, USD, all providers.", low=0
+    ),
+    # spend-A: fallback chains and the response cache (termchat.chains, termchat.client.routing)
+    "fallback_on_auth": Setting(
+        bool, False, "Also fall back to the next model of a chain when a key is rejected (401/403)."
+    ),
+    "cache.enabled": Setting(
+        bool, False, "Answer repeated questions from the response cache (like --cache)."
+    ),
+    "cache.ttl_seconds": Setting(
+        float, 7 * 86400.0, "Seconds a cached reply stays valid.", low=0, low_open=True,
+        high=10 * 365 * 86400,
+    ),
+    "cache.sampled": Setting(
+        bool, False, "Also cache sampled replies (temperature > 0 or not set)."
+    ),
 }
 
 # Dynamic tables: [aliases] NAME = "provider/model"; [endpoints.NAME] api_base/api_key/api_key_env;
 # [keybindings] BINDING_ID = "key"; [local_models] NAME = "/path/to/model.gguf".
-DYNAMIC_TABLES = ("aliases", "endpoints", "keybindings", "local_models")
+DYNAMIC_TABLES = ("aliases", "endpoints", "keybindings", "local_models", "presets", "fallbacks")
 ENDPOINT_FIELDS = {"api_base": str, "api_key": str, "api_key_env": str, "models": list,
                    # a LiteLLM proxy gateway (kind = "litellm_proxy"; termchat.core.gateway):
                    "kind": str, "user": str, "tags": list, "send_metadata": bool}
@@ -286,6 +313,7 @@ def unknown_keys(data: Mapping[str, Any]) -> list[str]:
             continue  # a group that is not a table: a type error, reported by validation
         if key in groups:
             subs = [k.split(".", 1)[1] for k in known if k.startswith(key + ".")]
+            subs += list(GROUP_SUBTABLES.get(key, ()))
             for sub in value:
                 if sub not in subs:
                     note(f"{key}.", sub, subs)
@@ -345,6 +373,11 @@ def _validate(data: dict[str, Any], path: Path, text: str | None = None) -> None
                 raise bad(f"endpoints.{name}.{field}", f"a {typ.__name__}")
         if ep.get("kind", "openai") not in ("openai", "litellm_proxy"):
             raise bad(f"endpoints.{name}.kind", '"openai" or "litellm_proxy"')
+    check_budget_providers(data, bad)
+    check_presets(data, bad)
+    for name, chain in (data.get("fallbacks") or {}).items():  # spend-A: [fallbacks] shapes
+        if not isinstance(chain, list) or not all(isinstance(m, str) for m in chain):
+            raise bad(f"fallbacks.{name}", "a list of model names")
 
 
 def load_config(env: Mapping[str, str] | None = None) -> Config:
@@ -355,6 +388,10 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
     data, text = _read_toml_text(path)
     _validate(data, path, text)
     cfg = Config(data, path, env)
+    if data.get("fallbacks"):  # spend-A: names that resolve, no loops
+        from .chains import check as check_chains
+
+        check_chains(cfg, text, key_line)
     for key, setting in SETTINGS.items():  # environment values: typed and in range, now
         if setting.env and cfg.env.get(setting.env):
             cfg.get(key)
@@ -370,6 +407,8 @@ def _check_key_name(key: str) -> tuple[str, ...]:
     if parts[0] in ("keybindings", "local_models") and len(parts) == 2:
         return parts
     if parts[0] == "endpoints" and len(parts) == 3 and parts[2] in ENDPOINT_FIELDS:
+        return parts
+    if parts[:2] == ("budget", "providers") and len(parts) == 4 and parts[3] in PROVIDER_BUDGET_FIELDS:
         return parts
     import difflib
 
@@ -402,6 +441,8 @@ def set_value(key: str, raw: str) -> Any:
         value = [m.strip() for m in raw.split(",") if m.strip()]
     elif parts[0] == "endpoints" and parts[2] == "send_metadata":
         value = parse_value(key, bool, raw)
+    elif parts[:2] == ("budget", "providers"):  # USD ≥ 0, checked below with the file's rules
+        value = parse_value(key, float, raw)
     else:
         value = raw
     cur = data

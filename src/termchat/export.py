@@ -13,7 +13,7 @@ def conversation_json(conv: Conversation, messages: list[StoredMessage]) -> dict
     """A conversation as a JSON-able dict: ``{"id", "title", "model", "system", "options",
     "created_at", "updated_at", "messages": [{"role", "content", "model", "created_at",
     "prompt_tokens", "completion_tokens", "cost_usd", "duration_s", "finish_reason",
-    "interrupted"}]}``; timestamps in UNIX seconds, cost in USD. ``no_reply`` is ``null``, or
+    "interrupted", "cached"}]}``; timestamps in UNIX seconds, cost in USD. ``no_reply`` is ``null``, or
     says why the last question has no answer (:func:`termchat.store.no_reply_note`)."""
     return {
         "id": conv.id,
@@ -37,6 +37,7 @@ def conversation_json(conv: Conversation, messages: list[StoredMessage]) -> dict
                 "duration_s": m.duration_s,
                 "finish_reason": m.finish_reason,
                 "interrupted": m.interrupted,
+                "cached": m.cached,  # replayed from the response cache (cost 0)
             }
             for m in messages
         ],
@@ -56,6 +57,8 @@ def conversation_markdown(conv: Conversation, messages: list[StoredMessage]) -> 
         head = "## User" if m.role == "user" else f"## Assistant ({m.model or 'unknown model'})"
         if m.interrupted:
             head += " — interrupted"
+        if getattr(m, "cached", False):
+            head += " — from the response cache"
         out += [head, "", m.content, ""]
     note = _no_reply(messages)
     if note:

@@ -68,6 +68,32 @@ MIGRATIONS: list[str] = [
         INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
     END;
     """,
+    # spend-B: budget holds (reservations of estimated cost, see termchat.client.budget)
+    """
+    CREATE TABLE budget_holds (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        created_at REAL NOT NULL,
+        provider TEXT NOT NULL,
+        model TEXT NOT NULL,
+        amount_usd REAL NOT NULL,
+        pid INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('open', 'settled'))
+    );
+    CREATE INDEX budget_holds_created ON budget_holds(created_at);
+    """,
+    # spend-A: a reply replayed from the response cache (termchat.client.cache) is stored with
+    # cost 0 and marked cached
+    """
+    ALTER TABLE messages ADD COLUMN cached INTEGER NOT NULL DEFAULT 0;
+    """,
+    # spend-B: covering indexes for `termchat usage` (by time, by model) and the budget's
+    # spent-so-far sums (after the cached column above: usage counts cache hits from it)
+    """
+    CREATE INDEX messages_usage ON messages(role, created_at, model, cost_usd, prompt_tokens,
+        completion_tokens, cached);
+    CREATE INDEX messages_usage_model ON messages(role, model, created_at, cost_usd,
+        prompt_tokens, completion_tokens, cached);
+    """,
 ]
 
 
@@ -97,6 +123,8 @@ class StoredMessage:
     error: str | None = None
     reasoning: str | None = None
     attachments: list[dict[str, Any]] = field(default_factory=list)
+    #: replayed from the response cache (cost 0, no request made)
+    cached: bool = False
 
 
 #: The ``error`` of a user message whose reply is still being fetched: ``ask`` stores the
@@ -330,7 +358,7 @@ class Store:
         for k, v in fields.items():
             if k == "attachments":
                 v = json.dumps(v) if v else None
-            elif k == "interrupted":
+            elif k in ("interrupted", "cached"):
                 v = int(bool(v))
             cols.append(k)
             vals.append(v)
@@ -422,6 +450,7 @@ def _row_to_msg(r: sqlite3.Row) -> StoredMessage:
         error=r["error"],
         reasoning=r["reasoning"],
         attachments=json.loads(r["attachments"]) if r["attachments"] else [],
+        cached=bool(r["cached"]),  # spend-A
     )
 
 

@@ -38,6 +38,8 @@ class Outcome:
     signal: int | None = None
     #: the reader of standard output went away (``| head``) and the request was stopped
     output_closed: bool = False
+    #: the reply was replayed from the response cache (no request made; cost 0)
+    cached: bool = False
 
     def apply(self, ev: Any) -> None:
         """Fold one core event into this outcome (text, reasoning, usage, notices, the
@@ -52,6 +54,8 @@ class Outcome:
             self.cost_usd = ev.cost_usd
         elif isinstance(ev, Notice):
             self.notices.append(ev.text)
+            if isinstance(ev, CachedNotice):
+                self.cached = True
         elif isinstance(ev, Finished):
             self.finish_reason = ev.finish_reason
             self.model = ev.model
@@ -74,6 +78,14 @@ class Outcome:
         if self.error is not None:
             return self.error.message
         return "interrupted before any text arrived" if self.interrupted else "no text arrived"
+
+
+@dataclass
+class CachedNotice(Notice):
+    """The :class:`~termchat.core.types.Notice` that opens a reply replayed from the response
+    cache (:mod:`termchat.client.cache`): shown like any notice, and it marks the
+    :class:`Outcome` ``cached`` (stored with cost 0 and ``cached = 1``). Never crosses the warm
+    core's socket: a cache hit is answered in the front's process."""
 
 
 def attachment_records(atts: list[Attachment]) -> list[dict[str, Any]]:
@@ -136,6 +148,7 @@ def store_reply(store: Any, cid: str, outcome: Outcome, user_mid: int | None = N
         prompt_tokens=outcome.prompt_tokens, completion_tokens=outcome.completion_tokens,
         cost_usd=outcome.cost_usd, duration_s=outcome.duration_s, ttft_s=outcome.ttft_s,
         finish_reason=outcome.finish_reason,
+        **({"cached": True} if outcome.cached else {}),
         interrupted=outcome.interrupted or outcome.error is not None,
         error=outcome.error.message if outcome.error else (
             outcome.stop_reason() if outcome.signal is not None or outcome.output_closed else None

@@ -48,6 +48,8 @@ class FakeApp:
     action_export = _rec("action_export")
     export = _rec("export")
     action_help = _rec("action_help")
+    action_pick_preset = _rec("action_pick_preset")
+    use_preset = _rec("use_preset")
 
     def image(self, arg, line):  # the worker's coroutine, as a marker
         return ("image", arg, line)
@@ -71,6 +73,7 @@ EXPECTED = {
     "/clear": [("/clear", "action_new_conversation")],
     "/export": [("/export", "action_export"), ("/export json out.json", "export")],
     "/help": [("/help", "action_help")],
+    "/preset": [("/preset", "action_pick_preset"), ("/preset terse", "use_preset")],
 }
 
 

@@ -81,6 +81,13 @@ def _register() -> None:
     from . import warm_cmd
 
     warm_cmd.register(app)
+    from . import presets, usage  # spend-B
+
+    usage.register(app)
+    presets.register(app)
+    from . import cache  # spend-A
+
+    cache.register(app)
 
 
 _register()

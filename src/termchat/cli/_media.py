@@ -92,22 +92,27 @@ def run_media(
     *,
     label: str,
     total: int = 1,
+    chain: list[str] | None = None,
 ) -> T:
     """``work(core, notify, advance)`` with the process's core client (:class:`termchat.client.Core`:
     the warm core when it is enabled and answers, else in-process — and then a warm core is
     started for next time). On a terminal (stderr), a spinner shows ``label`` while waiting, or
     a progress bar of ``total`` steps when ``total > 1`` (``advance()`` counts one);
-    ``notify(text)`` prints a retry notice on stderr.
+    ``notify(text)`` prints a retry notice on stderr. ``chain``: the fallback chain of the
+    model (:func:`termchat.client.routing.plan`); the core is wrapped in
+    :class:`termchat.client.routing.Routed`.
 
     Raises:
         InterruptedError_: Ctrl+C (exit 130); nothing has been written by then.
         TermchatError: whatever the core raised.
     """
     from ..client import Core
+    from ..client.routing import Routed, Routing
 
     with Core(config) as core:
         try:
             with _Progress(label, total) as ui:
-                return work(core, ui.notify, ui.advance)
+                return work(Routed(core, config, Routing(chain=list(chain or []))), ui.notify,
+                            ui.advance)
         except KeyboardInterrupt:
             raise InterruptedError_("interrupted; nothing was written") from None

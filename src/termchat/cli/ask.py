@@ -144,9 +144,30 @@ def build_prompt(argument: str, stdin_text: str | None) -> str:
     return prompt
 
 
+# spend-A: --fallback and --cache (ask and chat) -----------------------------------------------
+
+FALLBACK_HELP = ("Model to try when the model fails before any text (rate limit, 5xx, network, "
+                 "timeout, missing key, context too small); repeat for a chain. Replaces the "
+                 "config's [fallbacks] chain for this call.")
+CACHE_HELP = ("Answer from the response cache when this exact request was answered before "
+              "(temperature 0; cost 0), and store the reply (default: config cache.enabled).")
+
+
+def _routing(name: str, config: Any, api_base: str | None, key: str | None,
+             fallbacks: list[str] | None, cache: bool | None,
+             preset_fallbacks: list[str] | None = None) -> tuple[Any, Any]:
+    """The resolved model and its :class:`termchat.client.routing.Routing` (fallback chain from
+    ``--fallback``, else a preset's, else the config; ``--cache``)."""
+    from ..client.routing import Routing, plan
+
+    rm, chain = plan(name, config, api_base=api_base, api_key=key,
+                     fallbacks=fallbacks or preset_fallbacks or None)
+    return rm, Routing(chain=chain, cache=cache)
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``ask`` command to ``app``."""
-    from .complete import complete_cid, complete_model
+    from .complete import complete_cid, complete_model, complete_preset
 
     @app.command("ask", help=HELP)
     def ask(
@@ -168,6 +189,10 @@ def register(app: typer.Typer) -> None:
         key: str = typer.Option(None, "--key", help=KEY_HELP),
         key_env: str = typer.Option(None, "--key-env", metavar="NAME", help=KEY_ENV_HELP),
         no_warm: bool = typer.Option(False, "--no-warm", help="Run in-process, without the warm core."),
+        preset: str = typer.Option(None, "-p", "--preset", help="Start from the preset NAME (flags win over it).", autocompletion=complete_preset),
+        over_budget: bool = typer.Option(False, "--over-budget", help="Send this request even if it passes a budget limit."),
+        fallback: list[str] = typer.Option(None, "--fallback", metavar="MODEL", help=FALLBACK_HELP, autocompletion=complete_model),  # spend-A
+        cache: bool = typer.Option(None, "--cache/--no-cache", help=CACHE_HELP, show_default=False),  # spend-A
     ) -> None:
         code = run_ask(
             prompt=" ".join(prompt or []),
@@ -184,6 +209,10 @@ def register(app: typer.Typer) -> None:
             api_base=api_base,
             key=key_from_options(key, key_env),
             no_warm=no_warm,
+            fallbacks=fallback or None,  # spend-A
+            cache=cache,  # spend-A
+            preset=preset,
+            over_budget=over_budget,
         )
         if code:
             raise typer.Exit(code)
@@ -205,6 +234,10 @@ def run_ask(
     api_base: str | None,
     key: str | None,
     no_warm: bool = False,
+    preset: str | None = None,
+    over_budget: bool = False,
+    fallbacks: list[str] | None = None,
+    cache: bool | None = None,
 ) -> int:
     """The ``ask`` flow; returns the exit code (raises :class:`TermchatError` before any request
     is made, for bad input or configuration).
@@ -214,7 +247,7 @@ def run_ask(
     interrupted (a question without any answer
     is marked ``no reply: WHY``; see :func:`termchat.store.no_reply_note`)."""
     from ..config import load_config
-    from ..core.catalog import pick_default_model, resolve_model
+    from ..core.catalog import pick_default_model
     from ..core.types import ChatRequest, Message
     from ..render import stderr_line
     from ..store import Store
@@ -226,6 +259,10 @@ def run_ask(
         config.overrides["warm_core.enabled"] = False
     text = build_prompt(prompt, read_stdin(int(config.get("max_input_bytes"))))
     typed_options = {k: parse_option_value(v) for k, v in options.items()}
+    preset_fallbacks: list[str] = []  # spend-B: -p NAME (flags win over the preset)
+    if preset:
+        model, system, typed_options, preset_fallbacks = apply_preset(
+            config, preset, model, system, typed_options)
 
     logging_on = not no_log and bool(config.get("log"))
     store = Store() if (logging_on or continue_ or cid) else None
@@ -243,7 +280,8 @@ def run_ask(
     name = model or (conv.model if conv and conv.model else None)
     if not name:
         name, why = pick_default_model(config)
-    rm = resolve_model(name, config, api_base=api_base, api_key=key)
+    rm, routing = _routing(name, config, api_base, key, fallbacks, cache,  # spend-A
+                           preset_fallbacks)
     show_keys_warnings()
     if why:
         stderr_line(f"termchat: using {rm.id} ({why})", style="dim")
@@ -259,18 +297,20 @@ def run_ask(
         api_base=api_base, api_key=key,
     )
 
+    hold = budget_hold(config, store, rm.id, messages, typed_options, over_budget)  # spend-B
+
     with SignalGuard() as guard:  # from here on, SIGTERM stores what arrived
         return _run(
             req, config, rm, store, conv, text, typed_options, guard,
             model=model, system=system, sys_prompt=sys_prompt, logging_on=logging_on,
-            as_json=as_json, raw=raw, show_usage=show_usage,
+            as_json=as_json, raw=raw, show_usage=show_usage, hold=hold, routing=routing,
         )
 
 
 def _run(req: Any, config: Any, rm: Any, store: Any, conv: Any, text: str,
          typed_options: dict[str, Any], guard: Any, *, model: str | None, system: str | None,
          sys_prompt: str | None, logging_on: bool, as_json: bool, raw: bool,
-         show_usage: bool) -> int:
+         show_usage: bool, hold: Any = None, routing: Any = None) -> int:
     """Store the question, run the request, store the reply, print JSON/usage/errors; returns
     the exit code."""
     import os
@@ -298,11 +338,14 @@ def _run(req: Any, config: Any, rm: Any, store: Any, conv: Any, text: str,
 
     req.conversation_id = conv_id  # told to a gateway (core.gateway), to no one else
     outcome = Outcome(model=rm.id)
-    stream_to_terminal(req, config, rm, outcome, as_json=as_json, raw=raw, guard=guard)
+    stream_to_terminal(req, config, rm, outcome, as_json=as_json, raw=raw, guard=guard,
+                       routing=routing)
 
     assistant_mid = None
     if logging_on and store is not None and conv_id is not None:
         assistant_mid = store_reply(store, conv_id, outcome, user_mid=user_mid)
+    if hold is not None:  # spend-B: the reply's cost replaces the budget hold's estimate
+        hold.finish(outcome.cost_usd, outcome.model, stored=assistant_mid is not None)
 
     if as_json:
         doc: dict[str, Any] = {
@@ -322,6 +365,7 @@ def _run(req: Any, config: Any, rm: Any, store: Any, conv: Any, text: str,
             "duration_s": round(outcome.duration_s, 4),
             "ttft_s": round(outcome.ttft_s, 4) if outcome.ttft_s is not None else None,
             "interrupted": outcome.interrupted,
+            "cached": outcome.cached,  # spend-A: replayed from the response cache
         }
         if outcome.reasoning:
             doc["reasoning"] = outcome.reasoning
@@ -372,3 +416,78 @@ def format_usage(o: Any) -> str:
     cost = "cost unknown" if o.cost_usd is None else f"${o.cost_usd:.6f}"
     ttft = f" (first token {o.ttft_s:.2f} s)" if o.ttft_s is not None else ""
     return f"usage: {tokens}, {cost}, {o.duration_s:.2f} s{ttft} — {o.model}"
+
+
+# -- spend-B: presets (-p) and budgets (--over-budget) ----------------------------------------
+
+
+def apply_preset(config: Any, name: str, model: str | None, system: str | None,
+                 options: dict[str, Any]) -> tuple[str | None, str | None, dict[str, Any], list[str]]:
+    """``-p NAME``: the preset's model, system prompt and options under the flags given
+    (``-m``/``-s`` win; ``-o`` values win per option). Returns ``(model, system, options,
+    fallbacks)``; the preset's tools are kept in the config for the tools feature.
+
+    Raises:
+        UsageError: no preset of that name (exit 2).
+    """
+    from ..client.presets import get_preset
+
+    p = get_preset(config, name)
+    return (model or p.model, system if system is not None else p.system,
+            {**p.options, **options}, list(p.fallbacks))
+
+
+def budget_hold(config: Any, store: Any, model_id: str, messages: list[Any],
+                options: dict[str, Any], over_budget: bool) -> Any:
+    """Check the budget limits for this request and hold its estimated cost
+    (:func:`termchat.client.budget.reserve`); prints the 80 % notices on stderr. Returns the
+    :class:`~termchat.client.budget.Hold` to finish once the reply is stored.
+
+    Raises:
+        BudgetExceeded: a limit would be passed and not ``over_budget`` (exit 1).
+    """
+    from ..client import budget
+    from ..core.catalog import model_info
+    from ..render import stderr_line
+
+    if not budget.limits(config, budget.provider_of(model_id)):
+        return budget.Hold()
+    if store is None:
+        from ..store import Store
+
+        store = Store()
+    estimate = budget.estimate_usd(model_info(model_id), messages, options)
+    hold = budget.reserve(config, store, model_id, estimate, over_budget=over_budget)
+    for line in hold.notices:
+        stderr_line(f"termchat: {line}", style="yellow")
+    return hold
+
+
+def media_hold(config: Any, model_id: str, estimate: float | None, over_budget: bool) -> Any:
+    """:func:`budget_hold` for ``image`` and ``speak``: hold ``estimate`` USD (the catalog's
+    price of the request; ``None``: unpriced, 0). Finish it with the result's cost
+    (``hold.finish(cost, model)``); if the process ends first, its hold stops counting.
+
+    Raises:
+        BudgetExceeded: a limit would be passed and not ``over_budget`` (exit 1).
+    """
+    from ..client import budget
+    from ..render import stderr_line
+    from ..store import Store
+
+    if not budget.limits(config, budget.provider_of(model_id)):
+        return budget.Hold()
+    hold = budget.reserve(config, Store(), model_id, float(estimate or 0.0),
+                          over_budget=over_budget)
+    for line in hold.notices:
+        stderr_line(f"termchat: {line}", style="yellow")
+    return hold
+
+
+def speech_estimate(info: dict[str, Any], text: str) -> float:
+    """USD of speaking ``text`` at the catalog's ``input_cost_per_character`` (else
+    ``input_cost_per_token`` × characters / 4); 0 when unpriced."""
+    per_char = info.get("input_cost_per_character")
+    if per_char is not None:
+        return float(per_char) * len(text)
+    return float(info.get("input_cost_per_token") or 0) * -(-len(text) // 4)

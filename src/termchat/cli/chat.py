@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from .ask import CACHE_HELP, FALLBACK_HELP
+
 HELP = """Open the full-screen chat app.
 
 Conversations are shared with `termchat ask` (continue one here with -c or --cid ID).
@@ -15,6 +17,7 @@ palette, F1 lists every key, Ctrl+Q quits. Keys can be remapped in the config fi
 
 def register(app: typer.Typer) -> None:
     """Add the ``chat`` command to ``app``."""
+    from .complete import complete_model, complete_preset
 
     @app.command("chat", help=HELP)
     def chat(
@@ -29,7 +32,13 @@ def register(app: typer.Typer) -> None:
         no_warm: bool = typer.Option(
             False, "--no-warm", help="Load the model core in the app's process, not the warm core."
         ),
+        fallback: list[str] = typer.Option(None, "--fallback", metavar="MODEL", help=FALLBACK_HELP,
+                                           autocompletion=complete_model),
+        cache: bool = typer.Option(None, "--cache/--no-cache", help=CACHE_HELP, show_default=False),
+        preset: str = typer.Option(None, "-p", "--preset", help="Start from the preset NAME (flags win over it).", autocompletion=complete_preset),
+        over_budget: bool = typer.Option(False, "--over-budget", help="Let the first request that passes a budget limit through."),
     ) -> None:
+        from ..client.fallback import resolve_candidate
         from ..config import load_config
         from ..core.catalog import resolve_model
         from ..store import Store
@@ -39,15 +48,26 @@ def register(app: typer.Typer) -> None:
         if no_warm:
             config.overrides["warm_core.enabled"] = False
         options = {k: parse_option_value(v) for k, v in split_options(option or []).items()}
+        preset_fallbacks: list[str] = []  # spend-B: -p NAME under the flags
+        if preset:
+            from .ask import apply_preset
+
+            model, system, options, preset_fallbacks = apply_preset(config, preset, model, system, options)
         name = None
         if model:
             name = resolve_model(model, config, require_key=False).id  # a typo fails here, exit 2
         store = Store()
         if cid:
             store.get_conversation(cid)  # unknown id: exit 2 before the screen opens
+        for extra in fallback or []:
+            resolve_candidate(extra, config)  # a typo in --fallback: exit 2 before the screen
         from ..tui.app import ChatApp
 
-        ChatApp(
+        app = ChatApp(
             config, store, model=name, conversation_id=cid, continue_last=continue_,
             system=system, options=options,
-        ).run()
+        )
+        app.session.fallbacks = list(fallback) if fallback else (preset_fallbacks or None)
+        app.session.over_budget = over_budget  # spend-B
+        app.session.cache = cache
+        app.run()

@@ -300,3 +300,15 @@ def install_fast_resilient_parsing() -> bool:
 if os.environ.get("_TERMCHAT_COMPLETE"):
     install_fast_resilient_parsing()
     install_plain_help()
+
+
+def complete_preset(incomplete: str) -> list[Candidate]:
+    """Preset names (``[presets.NAME]`` in the config), each with its model as description, for
+    ``-p`` and ``presets show|export``."""
+
+    def run(incomplete: str) -> list[Candidate]:
+        presets = _table(_config_data(), "presets")
+        return [(k, _help(str(v.get("model") or "preset"))) for k, v in presets.items()
+                if isinstance(v, dict) and k.startswith(incomplete)]
+
+    return _safe(run, incomplete)

@@ -67,12 +67,14 @@ def register(app: typer.Typer) -> None:
         api_base: str = typer.Option(None, "--api-base", help="OpenAI-compatible base URL for this call."),
         key: str = typer.Option(None, "--key", help=KEY_HELP),
         key_env: str = typer.Option(None, "--key-env", metavar="NAME", help=KEY_ENV_HELP),
+        over_budget: bool = typer.Option(False, "--over-budget", help="Send this request even if it passes a budget limit."),
     ) -> None:
         code = run_image(
             prompt=" ".join(prompt or []), model=model, output=output, size=size,
             quality=quality, n=n, style=style, background=background, fmt=fmt,
             compression=compression, moderation=moderation, force=force, as_json=as_json,
             show=show, api_base=api_base, key=key_from_options(key, key_env),
+            over_budget=over_budget,
         )
         if code:
             raise typer.Exit(code)
@@ -186,12 +188,13 @@ def run_image(
     show: bool,
     api_base: str | None,
     key: str | None,
+    over_budget: bool = False,
 ) -> int:
     """The ``image`` flow; returns the exit code. Raises :class:`TermchatError` for bad input,
     configuration, provider failures and unwritable outputs; nothing is written on failure."""
     from ..client.media import generate
+    from ..client.routing import plan
     from ..config import load_config
-    from ..core.catalog import resolve_model
     from ..core.types import ImageRequest
     from ..media import (
         IMAGE_FORMATS,
@@ -212,7 +215,7 @@ def run_image(
     text = read_text(prompt, int(config.get("max_input_bytes")), "description", "image")
     want = target_format(fmt, output)
     name = model or config.get("image.model")
-    rm = resolve_model(name, config, api_base=api_base, api_key=key)
+    rm, chain = plan(name, config, api_base=api_base, api_key=key)  # with its fallback chain
     from .ask import show_keys_warnings
 
     show_keys_warnings()
@@ -246,15 +249,20 @@ def run_image(
 
     req = ImageRequest(model=rm.id, prompt=text, options=options, api_base=api_base, api_key=key)
     noun = "image" if count == 1 else f"{count} images"
+    from ..core.media import image_cost_usd
+    from .ask import media_hold
+
+    hold = media_hold(config, rm.id, image_cost_usd(rm, options, count), over_budget)  # spend-B
     images = run_media(
         config,
         lambda core, notify, advance: generate(
             core, req, rm, want=want, compression=compression,
             convert_compression="output_compression" not in options, on_notice=notify,
         ),
-        label=f"{rm.id}: generating {noun}…",
+        chain=chain, label=f"{rm.id}: generating {noun}…",
     )
     result, datas, infos, write_fmt = images.result, images.datas, images.infos, images.format
+    hold.finish(result.cost_usd if result.cost_usd is not None else hold.estimate_usd, result.model)
     paths = paths_for(len(datas), images.ext)
     write_outputs(list(zip(paths, datas, strict=True)), force)
 

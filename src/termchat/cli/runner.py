@@ -89,6 +89,7 @@ def stream_to_terminal(
     as_json: bool,
     raw: bool,
     guard: SignalGuard | None = None,
+    routing: Any = None,
 ) -> None:
     """Run ``req`` and fill ``outcome`` (text, usage, timing, interrupted, signal,
     output_closed, error) through the process's core client (:class:`termchat.client.Core`:
@@ -97,7 +98,11 @@ def stream_to_terminal(
 
     Ctrl+C, a SIGTERM caught by ``guard``, and a closed standard output (EPIPE) stop the
     request and set ``outcome.interrupted`` (plus ``outcome.signal`` / ``outcome.output_closed``);
-    a notice says so on stderr, except for a closed output (the reader left on purpose)."""
+    a notice says so on stderr, except for a closed output (the reader left on purpose).
+
+    ``routing``: the response cache and fallback chain of the request
+    (:class:`termchat.client.routing.Routing`); every request goes through
+    :class:`termchat.client.routing.Routed`."""
     tty = sys.stdout.isatty()
     writer: Any = None
     if not as_json:
@@ -124,15 +129,17 @@ def stream_to_terminal(
             stderr_line(f"termchat: {ev.text}", style="yellow")
 
     from ..client import Core
+    from ..client.routing import Routed
 
     core = Core(config)
+    client = Routed(core, config, routing)
     if guard is not None:
         guard.live = guard.signum is None
     try:
         if guard is not None and guard.signum is not None:
             raise KeyboardInterrupt  # SIGTERM came before the request started
         with spinner:
-            events = iter(core.chat(req, rm))
+            events = iter(client.chat(req, rm))
             try:
                 for ev in events:
                     handle(ev)
@@ -161,6 +168,7 @@ def stream_to_terminal(
             writer.finish()  # Markdown on a terminal ends its own line; a pipe gets the exact text
         if outcome.interrupted and not outcome.error and not outcome.output_closed:
             stderr_line(interrupted_notice(outcome), style="yellow")
+        client.close()
         core.close()  # ran here although the warm core is on: start one for next time
 
 

@@ -52,11 +52,12 @@ def register(app: typer.Typer) -> None:
         api_base: str = typer.Option(None, "--api-base", help="OpenAI-compatible base URL for this call."),
         key: str = typer.Option(None, "--key", help=KEY_HELP),
         key_env: str = typer.Option(None, "--key-env", metavar="NAME", help=KEY_ENV_HELP),
+        over_budget: bool = typer.Option(False, "--over-budget", help="Send this request even if it passes a budget limit."),
     ) -> None:
         code = run_speak(
             text=" ".join(text or []), model=model, voice=voice, fmt=fmt, speed=speed,
             instructions=instructions, output=output, force=force, play=play,
-            api_base=api_base, key=key_from_options(key, key_env),
+            api_base=api_base, key=key_from_options(key, key_env), over_budget=over_budget,
         )
         if code:
             raise typer.Exit(code)
@@ -129,13 +130,14 @@ def run_speak(
     play: bool,
     api_base: str | None,
     key: str | None,
+    over_budget: bool = False,
 ) -> int:
     """The ``speak`` flow; returns the exit code. Raises :class:`TermchatError` for bad input,
     configuration, provider and audio-device failures; a file asked for is written before
     playback starts, and nothing is written when synthesis fails."""
     from ..client.media import speech_parts, synthesize
+    from ..client.routing import plan
     from ..config import load_config
-    from ..core.catalog import resolve_model
     from ..core.media import SPEECH_INPUT_LIMIT
     from ..media import (
         check_output_device,
@@ -155,7 +157,7 @@ def run_speak(
     if play and fmt_ not in ("wav", "pcm"):
         decode_for_playback(b"", fmt_)  # raises the clear "only wav/pcm" UsageError
     name = model or config.get("speech.model")
-    rm = resolve_model(name, config, api_base=api_base, api_key=key)
+    rm, chain = plan(name, config, api_base=api_base, api_key=key)  # with its fallback chain
     from .ask import show_keys_warnings
 
     show_keys_warnings()
@@ -185,14 +187,19 @@ def run_speak(
         check_output_device()  # nothing to keep: fail before paying for a request
 
     label = f"{rm.id}: speaking" + ("" if len(parts) == 1 else f" {len(parts)} parts")
+    from .ask import media_hold, speech_estimate
+
+    cost = speech_estimate(rm.info, content)
+    hold = media_hold(config, rm.id, cost, over_budget)  # spend-B
     audio = run_media(
         config,
         lambda core, notify, advance: synthesize(
             core, rm, parts, voice=voice_, options=options, fmt=fmt_, api_base=api_base,
             api_key=key, on_notice=notify, advance=advance,
         ),
-        label=label + "…", total=len(parts),
+        chain=chain, label=label + "…", total=len(parts),
     )
+    hold.finish(cost, rm.id)  # spend-B: the catalog's price of the text spoken
 
     if to_stdout:
         sys.stdout.buffer.write(audio)

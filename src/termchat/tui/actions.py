@@ -28,6 +28,19 @@ class ActionsMixin:
     session: Any
     keymap_overrides: dict[str, str]
 
+    def action_pick_preset(self: Any) -> None:
+        """Open the preset picker (:mod:`termchat.tui.spend`); the chosen preset is applied."""
+        from .spend import pick
+
+        pick(self)
+
+    def use_preset(self: Any, name: str) -> bool:
+        """Apply preset ``name`` (model, system prompt, options, fallbacks); False, with a
+        notice, when there is none of that name or its model does not resolve."""
+        from .spend import apply_preset
+
+        return apply_preset(self, name)
+
     def action_attach(self: Any) -> None:
         """Attach an image file (validated with Pillow) to the next message."""
 
@@ -154,3 +167,5 @@ class ActionsMixin:
         yield SystemCommand("Delete conversation", "Delete it and its messages", self.action_delete)
         yield SystemCommand("Toggle sidebar", "Show or hide the conversation list", self.action_toggle_sidebar)
         yield SystemCommand("Help", "Keys and slash commands", self.action_help)
+        yield SystemCommand("Use a preset", "Model, system prompt, options and fallbacks saved "
+                            "with `termchat presets save`", self.action_pick_preset)

@@ -38,15 +38,16 @@ async def make_images(core: Any, config: Any, prompt: str, notify: Any = None) -
     """
     from .. import media
     from ..client.media import generate
-    from ..core.catalog import resolve_model
+    from ..client.routing import Routed, Routing, plan
     from ..core.types import ImageRequest
 
     prompt = prompt.strip()
     if not prompt:
         raise UsageError("/image needs a description, e.g. /image a lighthouse in a storm")
-    rm = resolve_model(str(config.get("image.model")), config)
+    rm, chain = plan(str(config.get("image.model")), config)
 
     def work(client: Any) -> list[Path]:
+        client = Routed(client, config, Routing(chain=chain))  # the model's fallback chain
         images = generate(client, ImageRequest(model=rm.id, prompt=prompt), rm, on_notice=notify)
         paths = media.output_paths(
             None, len(images.datas), images.ext, default_dir=_default_dir(config),
@@ -71,16 +72,17 @@ async def speak(core: Any, config: Any, text: str, notify: Any = None,
     """
     from .. import media
     from ..client.media import speech_parts, synthesize
-    from ..core.catalog import resolve_model
+    from ..client.routing import Routed, Routing, plan
 
     text = text.strip()
     if not text:
         raise UsageError("nothing to speak: /speak <text>, or /speak alone after a reply")
-    rm = resolve_model(str(config.get("speech.model")), config)
+    rm, chain = plan(str(config.get("speech.model")), config)
     voice = str(config.get("speech.voice"))
     parts = speech_parts(text)
 
     def work(client: Any) -> tuple[Path, str]:
+        client = Routed(client, config, Routing(chain=chain))  # the model's fallback chain
         audio = synthesize(client, rm, parts, voice=voice, options={"response_format": "wav"},
                            fmt="wav", on_notice=notify)
         path = media.output_paths(

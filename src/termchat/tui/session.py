@@ -22,6 +22,7 @@ from typing import Any
 from ..core.errors import TermchatError, UsageError
 from ..core.types import ChatRequest
 from ..turn import Outcome, attachment_records, history_messages, store_reply, title_for
+from . import spend as budget_ui
 from . import turns
 
 
@@ -105,6 +106,12 @@ class ChatSession:
         self.options: dict[str, Any] = dict(options or {})
         self.compare_models: list[str] | None = None
         self.round: CompareRound | None = None
+        #: spend-A: ``--fallback`` names (``None``: the config's [fallbacks] chains) and
+        #: ``--cache`` (``None``: config ``cache.enabled``)
+        self.fallbacks: list[str] | None = None
+        self.cache: bool | None = None
+        #: spend-B: let the next request pass a budget limit (``chat --over-budget``; once)
+        self.over_budget = False
 
     # -- conversations ----------------------------------------------------------------------
 
@@ -229,6 +236,9 @@ class ChatSession:
             bits.append(", ".join(f"{k}={v}" for k, v in sorted(self.options.items())))
         if self.compare_models:
             bits.append("next message compares: " + ", ".join(self.compare_models))
+        spend = budget_ui.status_bit(self)  # spend-B: today's spend against budget.daily_usd
+        if spend:
+            bits.append(spend)
         return bits
 
     # -- sending ----------------------------------------------------------------------------
@@ -245,6 +255,10 @@ class ChatSession:
         name = name or self.model
         if not name:
             raise NoModel("no model chosen: press Ctrl+L to pick one")
+        if self.fallbacks or getattr(self.config, "data", {}).get("fallbacks"):  # spend-A: a chain may cover a missing key
+            from ..client.routing import plan
+
+            return plan(name, self.config, fallbacks=self.fallbacks)[0]
         return resolve_model(name, self.config)
 
     @staticmethod
@@ -277,8 +291,13 @@ class ChatSession:
         """Stream ``req`` into ``view`` (a :class:`Transcript` when ``None``), filling
         ``outcome``: the one place a request goes to the core. Never raises for provider
         trouble (see :func:`termchat.tui.turns.run_stream`)."""
+        from ..chains import chain_for
+        from ..client.routing import Routing
+
+        routing = Routing(chain_for(self.config, rm.alias or rm.id, rm.id, self.fallbacks),
+                          self.cache)  # spend-A: fallback chain and response cache
         await turns.run_stream(req, rm, view if view is not None else Transcript(),
-                               outcome, self.core)
+                               outcome, self.core, routing)
 
     async def reply(self, rm: Any, view: Any = None, *, question: tuple[int, str] | None = None,
                     outcome: Outcome | None = None) -> Turn:
@@ -292,10 +311,14 @@ class ChatSession:
         cid = self.conv.id
         req = self.request(rm)
         outcome = outcome if outcome is not None else Outcome(model=rm.id)
+        hold = None
         try:
-            await self._run(req, rm, view, outcome)
+            hold = budget_ui.hold_for(self, rm, req, outcome, view)  # spend-B: None if refused
+            if hold is not None:
+                await self._run(req, rm, view, outcome)
         finally:
             turn = self._settle(cid, outcome, question)
+            budget_ui.finish(hold, outcome, turn.reply_id)
         return turn
 
     def _settle(self, cid: str, outcome: Outcome, question: tuple[int, str] | None) -> Turn:
@@ -377,7 +400,13 @@ class ChatSession:
         req = ChatRequest(model=rm.id, messages=rnd.request.messages, options=dict(rnd.request.options))
         outcome = Outcome(model=rm.id)
         rnd.outcomes[index] = outcome
-        await self._run(req, rm, view, outcome)
+        hold = budget_ui.hold_for(self, rm, req, outcome, view)  # spend-B
+        if hold is not None:
+            try:
+                await self._run(req, rm, view, outcome)
+            finally:
+                budget_ui.finish(hold, outcome, None)  # an answer not kept still cost
+                outcome.budget_hold = hold  # type: ignore[attr-defined]  # for keep()
         return outcome
 
     async def compare(self, text: str, attachments: Sequence[Any] = (),
@@ -401,6 +430,7 @@ class ChatSession:
             raise UsageError("that pane has no answer to keep")
         assert self.conv is not None
         mid = store_reply(self.store, self.conv.id, outcome)
+        budget_ui.kept(outcome)  # spend-B
         self.round = None
         try:
             self.switch_model(outcome.model)

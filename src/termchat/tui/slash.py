@@ -147,3 +147,12 @@ def _export(app: Any, arg: str, line: str) -> None:
 @COMMANDS.command("/help", "", "this screen")
 def _help(app: Any, arg: str, line: str) -> None:
     app.action_help()
+
+
+@COMMANDS.command("/preset", "[NAME]", "use a saved preset: model, system prompt, options and "
+                  "fallbacks (no name: open the picker)")
+def _preset(app: Any, arg: str, line: str) -> None:
+    if not arg:
+        app.action_pick_preset()
+    elif not app.use_preset(arg):
+        app.prompt.restore(line)

@@ -272,19 +272,27 @@ async def run_stream(
     view: Any,
     outcome: Outcome,
     core: CoreLink,
+    routing: Any = None,
 ) -> None:
     """Stream ``req`` into ``view`` (a :class:`~termchat.tui.widgets.message.MessageView`) and
     fill ``outcome``, through ``core`` (the warm core process, or in-process). Never raises for
     provider trouble: errors land in ``outcome.error``; cancellation (Esc) sets
     ``outcome.interrupted``. The partial text is always in ``outcome.text``. The view is left
-    streaming: the caller stores, then calls ``view.finish``."""
+    streaming: the caller stores, then calls ``view.finish``.
+
+    ``routing`` (:class:`termchat.client.routing.Routing`): the fallback chain and the response
+    cache; a cache hit is replayed without waiting for the core."""
     from ..core import engine
 
     sanitizer = Sanitizer()
     try:
-        await core.ready(view.set_status)
-        view.set_status("waiting for the model…")
-        async for ev in stream_events(core.client.chat(req, rm)):
+        from ..client.routing import Routed
+
+        stream = Routed(core.client, core.config, routing).chat(req, rm)
+        if not getattr(stream, "cached", False):  # a cache hit needs no core
+            await core.ready(view.set_status)
+            view.set_status("waiting for the model…")
+        async for ev in stream_events(stream):
             outcome.apply(ev)
             if isinstance(ev, TextDelta):
                 safe = sanitizer.feed(ev.text)

@@ -1,0 +1,177 @@
+"""``termchat usage``: tokens, USD, requests and cache hits from the history store, summed in
+SQLite (one ``GROUP BY`` over the ``messages_usage`` index), by day, model or provider."""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from typing import Any
+
+import typer
+
+from ..core.errors import UsageError
+
+HELP = """Show what was spent: requests, tokens, USD and cache hits, from the history.
+
+    termchat usage                    # the last 30 days, by day, with a bar chart of spend
+    termchat usage --since 7d --by model
+    termchat usage --since 2026-11-01 --by provider --json
+
+Every stored reply counts (a request made with --no-log is not in the history). USD are the
+catalog's prices at the time of the request; a cache hit costs 0. On a terminal: a table and a
+bar of spend per day; into a pipe: tab-separated lines with a header; --json: one object.
+"""
+
+#: ``--by`` value -> the SQL expression that groups the rows (``provider``: the model rows,
+#: folded by the part of the id before ``/``).
+GROUPS = {
+    "day": "date(created_at, 'unixepoch', 'localtime')",
+    "model": "model",
+    "provider": "model",
+}
+COLUMNS = ("requests", "prompt_tokens", "completion_tokens", "cost_usd", "cache_hits")
+
+
+def parse_since(text: str, now: float | None = None) -> float:
+    """``7d``/``12h``/``2w`` (that long before ``now``) or ``YYYY-MM-DD`` (local midnight) ->
+    UNIX seconds; ``all`` -> 0.
+
+    Raises:
+        UsageError: anything else (exit 2).
+    """
+    now = time.time() if now is None else now
+    t = text.strip().lower()
+    if t == "all":
+        return 0.0
+    m = re.fullmatch(r"(\d+)\s*([hdw])", t)
+    if m:
+        return now - int(m.group(1)) * {"h": 3600, "d": 86400, "w": 7 * 86400}[m.group(2)]
+    try:
+        day = time.strptime(t, "%Y-%m-%d")
+    except ValueError:
+        raise UsageError(f"--since takes 7d, 12h, 2w, a date (2026-11-01) or all, not {text!r}")\
+            from None
+    return time.mktime((day.tm_year, day.tm_mon, day.tm_mday, 0, 0, 0, 0, 0, -1))
+
+
+def query(db: Any, since: float, by: str, chart: bool = True) -> dict[str, Any]:
+    """Sums over stored replies since ``since`` (UNIX seconds): ``{"rows": [{"key",
+    requests, prompt_tokens, completion_tokens, cost_usd, cache_hits}], "total": {…},
+    "days": [{"day", "cost_usd"}]}`` — rows by ``by`` (``day`` ascending, else by USD
+    descending), ``days`` the spend per local day for the chart (an empty list when not
+    ``chart``: a second pass over the rows for ``--by model|provider``)."""
+    cols = {r[1] for r in db.execute("PRAGMA table_info(messages)")}
+    cached = "SUM(cached)" if "cached" in cols else "0"
+    sums = ("COUNT(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0),"
+            f" COALESCE(SUM(cost_usd), 0.0), COALESCE({cached}, 0)")
+    where = "FROM messages WHERE created_at >= ? AND role = 'assistant'"
+    # Over a long span, group by model along the (role, model, …) index (no sort); over a
+    # short one, read only its rows along the (role, created_at, …) index.
+    long_span = by != "day" and since < time.time() - 31 * 86400
+    by_where = where.replace("created_at >=", "+created_at >=") if long_span else where
+    rows = db.execute(f"SELECT {GROUPS[by]} AS k, {sums} {by_where} GROUP BY k", (since,))
+    out = [dict(zip(("key", *COLUMNS), tuple(r), strict=True)) for r in rows]
+    for r in out:
+        if r["key"] is None:
+            r["key"] = "(unknown)"
+        elif by == "provider":
+            r["key"] = r["key"].split("/", 1)[0] if "/" in r["key"] else "(unknown)"
+    if by == "provider":
+        folded: dict[str, dict[str, Any]] = {}
+        for r in out:
+            acc = folded.setdefault(r["key"], {"key": r["key"], **dict.fromkeys(COLUMNS, 0)})
+            for c in COLUMNS:
+                acc[c] += r[c]
+        out = list(folded.values())
+    if by == "day":
+        out.sort(key=lambda r: r["key"])
+    else:
+        out.sort(key=lambda r: (-r["cost_usd"], -r["requests"], r["key"]))
+    if by == "day":
+        days = [{"day": r["key"], "cost_usd": r["cost_usd"]} for r in out]
+    elif not chart:
+        days = []
+    else:
+        days = [{"day": r[0], "cost_usd": r[1]} for r in db.execute(
+            f"SELECT {GROUPS['day']} AS k, COALESCE(SUM(cost_usd), 0.0) {where} GROUP BY k"
+            " ORDER BY k", (since,))]
+    total = {c: sum(r[c] for r in out) for c in COLUMNS}
+    total["cost_usd"] = float(total["cost_usd"])
+    return {"rows": out, "total": total, "days": days}
+
+
+def _usd(v: float) -> str:
+    return f"${v:,.4f}" if v < 100 else f"${v:,.2f}"
+
+
+def print_table(report: dict[str, Any], by: str, since_text: str) -> None:
+    """The report as Rich tables on the terminal: the sums, then spend per day as bars."""
+    from rich.bar import Bar
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..render import sanitize
+
+    console = Console(highlight=False)
+    table = Table(title=f"usage since {since_text}, by {by}", title_justify="left")
+    table.add_column(by)
+    for name in ("requests", "prompt tokens", "completion tokens", "USD", "cache hits"):
+        table.add_column(name, justify="right")
+    for r in report["rows"]:
+        table.add_row(sanitize(str(r["key"])), f"{r['requests']:,}", f"{r['prompt_tokens']:,}",
+                      f"{r['completion_tokens']:,}", _usd(r["cost_usd"]), f"{r['cache_hits']:,}")
+    t = report["total"]
+    table.add_section()
+    table.add_row("total", f"{t['requests']:,}", f"{t['prompt_tokens']:,}",
+                  f"{t['completion_tokens']:,}", _usd(t["cost_usd"]), f"{t['cache_hits']:,}",
+                  style="bold")
+    console.print(table)
+    days = report["days"]
+    if not days:
+        return
+    top = max(d["cost_usd"] for d in days) or 1.0
+    chart = Table(title="spend per day", title_justify="left", show_header=False, box=None)
+    chart.add_column("day")
+    chart.add_column("bar", width=40)
+    chart.add_column("USD", justify="right")
+    for d in days:
+        chart.add_row(d["day"], Bar(top, 0, d["cost_usd"], width=40), _usd(d["cost_usd"]))
+    console.print(chart)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``usage`` command to ``app``."""
+
+    @app.command("usage", help=HELP)
+    def usage(
+        since: str = typer.Option("30d", "--since", help="7d, 12h, 2w, a date (2026-11-01) or all."),
+        by: str = typer.Option("day", "--by", help="Group by day, model or provider.",
+                               autocompletion=lambda incomplete: [g for g in GROUPS if g.startswith(incomplete)]),
+        as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    ) -> None:
+        if by not in GROUPS:
+            raise UsageError(f"--by takes day, model or provider, not {by!r}")
+        start = parse_since(since)
+        from ..store import Store
+
+        store = Store()
+        try:
+            report = query(store.db, start, by, chart=as_json or sys.stdout.isatty())
+        finally:
+            store.close()
+        report = {"since": start, "by": by, **report}
+        if as_json:
+            from ..render import json_dumps
+
+            sys.stdout.write(json_dumps(report) + "\n")
+        elif sys.stdout.isatty():
+            print_table(report, by, since)
+        else:
+            from ..render import sanitize
+
+            lines = ["\t".join((by, *COLUMNS))]
+            for r in [*report["rows"], {"key": "total", **report["total"]}]:
+                lines.append("\t".join([sanitize(str(r["key"])), *(
+                    f"{r[c]:.6f}" if c == "cost_usd" else str(r[c]) for c in COLUMNS)]))
+            sys.stdout.write("\n".join(lines) + "\n")
