@@ -344,6 +344,36 @@ def test_team_spend_says_why_when_nothing_is_reported(fake: FakeOpenAI, home, gw
 # Configuration and the warm core's protocol
 
 
+def test_usage_shows_the_team_spend_beside_the_local_figures(cli, fake: FakeOpenAI, home):
+    fake.key_info = {"spend": 3.25, "max_budget": 10.0, "budget_duration": "30d"}
+    team_config(home, fake.url)
+    out = cli("usage", "--json", env={"TEAM_KEY": "sk-team-123456"})
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    [team] = report["team"]
+    assert (team["endpoint"], team["spend_usd"], team["remaining_usd"]) == ("team", 3.25, 6.75)
+    assert "total" in report and "sk-team" not in out.stdout
+    assert len(fake.requests_to("/key/info")) == 1
+
+    out = cli("usage", "--json", "--no-team", env={"TEAM_KEY": "sk-team-123456"})
+    assert json.loads(out.stdout)["team"] == [] and len(fake.requests_to("/key/info")) == 1
+    # into a pipe the tab-separated lines stay the local figures only (no proxy asked)
+    out = cli("usage", env={"TEAM_KEY": "sk-team-123456"})
+    assert out.returncode == 0 and out.stdout.startswith("day\t")
+    assert len(fake.requests_to("/key/info")) == 1
+
+
+def test_usage_on_a_terminal_shows_the_team_table(fake: FakeOpenAI, home):
+    from tests.support.tty import run_on_tty
+
+    fake.key_info = {"spend": 12.5, "max_budget": 10.0}
+    team_config(home, fake.url)
+    code, out, err = run_on_tty(home, "usage", env={"TEAM_KEY": "sk-team-123456", "COLUMNS": "120"})
+    screen = out.decode("utf-8", "replace")
+    assert code == 0, err
+    assert "team gateways" in screen and "$12.5000" in screen and "$10.0000" in screen
+
+
 def test_endpoint_kind_is_checked(home):
     from termchat.config import load_config
     from termchat.core.errors import ConfigError

@@ -21,6 +21,10 @@ HELP = """Show what was spent: requests, tokens, USD and cache hits, from the hi
 Every stored reply counts (a request made with --no-log is not in the history). USD are the
 catalog's prices at the time of the request; a cache hit costs 0. On a terminal: a table and a
 bar of spend per day; into a pipe: tab-separated lines with a header; --json: one object.
+
+With a team gateway configured (an endpoint with kind = "litellm_proxy"), the spend and budget
+its proxy reports for your key are shown beside the local figures (the terminal table and
+--json's "team" list; not in the tab-separated lines). --no-team skips asking the proxy.
 """
 
 #: ``--by`` value -> the SQL expression that groups the rows (``provider``: the model rows,
@@ -140,6 +144,46 @@ def print_table(report: dict[str, Any], by: str, since_text: str) -> None:
     console.print(chart)
 
 
+def team_figures() -> list[Any]:
+    """What each team gateway's proxy reports for your key
+    (:func:`termchat.client.gateway.team_spend`, a list of ``TeamSpend``; ``[]`` without
+    gateways). Never raises: a gateway that does not answer says why in its entry."""
+    from ..config import load_config
+
+    config = load_config()
+    from ..client.gateway import gateways, team_spend
+
+    return team_spend(config) if gateways(config) else []
+
+
+def print_team(spends: list[Any]) -> None:
+    """The team gateways' figures as a Rich table: endpoint, spent, budget, left, window."""
+    if not spends:
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..render import sanitize
+
+    table = Table(title="team gateways (as the proxy reports your key)", title_justify="left")
+    for name, justify in (("gateway", "left"), ("spent", "right"), ("budget", "right"),
+                          ("left", "right"), ("window", "left")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for t in spends:
+        if not t.reported:
+            table.add_row(sanitize(t.endpoint), "—", "—", "—",
+                          sanitize(f"not reported: {t.error}"))
+            continue
+        window = t.budget_duration or ""
+        if t.budget_reset_at:
+            window += f" (resets {t.budget_reset_at})"
+        table.add_row(sanitize(t.endpoint), _usd(t.spend_usd or 0.0),
+                      _usd(t.max_budget_usd) if t.max_budget_usd is not None else "none",
+                      _usd(t.remaining_usd) if t.remaining_usd is not None else "—",
+                      sanitize(window.strip()), style="bold red" if t.exceeded else None)
+    Console(highlight=False).print(table)
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``usage`` command to ``app``."""
 
@@ -149,6 +193,8 @@ def register(app: typer.Typer) -> None:
         by: str = typer.Option("day", "--by", help="Group by day, model or provider.",
                                autocompletion=lambda incomplete: [g for g in GROUPS if g.startswith(incomplete)]),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+        team: bool = typer.Option(True, "--team/--no-team",
+                                  help="Ask team gateways (LiteLLM proxies) for your key's spend."),
     ) -> None:
         if by not in GROUPS:
             raise UsageError(f"--by takes day, model or provider, not {by!r}")
@@ -161,12 +207,15 @@ def register(app: typer.Typer) -> None:
         finally:
             store.close()
         report = {"since": start, "by": by, **report}
+        spends = team_figures() if team and (as_json or sys.stdout.isatty()) else []
         if as_json:
+            report["team"] = [t.to_dict() for t in spends]
             from ..render import json_dumps
 
             sys.stdout.write(json_dumps(report) + "\n")
         elif sys.stdout.isatty():
             print_table(report, by, since)
+            print_team(spends)
         else:
             from ..render import sanitize
 
