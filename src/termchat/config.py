@@ -120,8 +120,9 @@ SETTINGS: dict[str, Setting] = {
 }
 
 # Dynamic tables: [aliases] NAME = "provider/model"; [endpoints.NAME] api_base/api_key/api_key_env;
-# [keybindings] BINDING_ID = "key"; [local_models] NAME = "/path/to/model.gguf".
-DYNAMIC_TABLES = ("aliases", "endpoints", "keybindings", "local_models")
+# [keybindings] BINDING_ID = "key"; [local_models] NAME = "/path/to/model.gguf";
+# [mcp.servers.NAME] command/args/env/cwd or url/token_key/timeout (see MCP_SERVER_FIELDS).
+DYNAMIC_TABLES = ("aliases", "endpoints", "keybindings", "local_models", "mcp")
 ENDPOINT_FIELDS = {"api_base": str, "api_key": str, "api_key_env": str, "models": list}
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -337,6 +338,9 @@ def _validate(data: dict[str, Any], path: Path, text: str | None = None) -> None
         for field, typ in ENDPOINT_FIELDS.items():
             if field in ep and not isinstance(ep[field], typ):
                 raise bad(f"endpoints.{name}.{field}", f"a {typ.__name__}")
+    from .mcp_config import validate as _validate_mcp
+
+    _validate_mcp(data, bad)
 
 
 def load_config(env: Mapping[str, str] | None = None) -> Config:

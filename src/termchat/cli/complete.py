@@ -248,6 +248,23 @@ def complete_provider(incomplete: str) -> list[Candidate]:
     return _safe(run, incomplete)
 
 
+def complete_mcp_server(incomplete: str) -> list[Candidate]:
+    """MCP servers declared in the config (``[mcp.servers.NAME]``), each described by its
+    command or URL, for ``termchat mcp tools``; no server is started."""
+
+    def run(incomplete: str) -> list[Candidate]:
+        servers = _table(_table(_config_data(), "mcp"), "servers")
+        out: list[Candidate] = []
+        for name, srv in servers.items():
+            if not name.startswith(incomplete) or not isinstance(srv, dict):
+                continue
+            target = srv.get("url") or srv.get("command")
+            out.append((name, _help(str(target))) if isinstance(target, str) else name)
+        return out
+
+    return _safe(run, incomplete)
+
+
 # Rich markup tags ("[bold]", "[/]", "[link=…]"), not escaped ones ("\\[aliases]").
 _MARKUP = re.compile(r"(?<!\\)\[/?(?:[a-zA-Z#@][^\[\]]*)?\]")
 
