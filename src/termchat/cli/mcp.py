@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
         rows = [{"name": s.name, "transport": s.transport, "target": s.target()}
                 for s in declared.values()]
         if check and declared:
-            from ..client.mcp import McpHub
+            from ..client.mcp_hub import McpHub
 
             hub = McpHub(declared)
             try:
@@ -74,7 +74,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Start server NAME, list its tools (as termchat names them: NAME.tool) with their
         descriptions, and stop it."""
-        from ..client.mcp import McpHub
+        from ..client.mcp_hub import McpHub
         from ..config import load_config
         from ..mcp_config import servers
         from ..render import json_dumps, sanitize
