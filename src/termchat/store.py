@@ -68,6 +68,8 @@ MIGRATIONS: list[str] = [
         INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
     END;
     """,
+    # tools (#13): an assistant reply's tool rounds, JSON (see StoredMessage.tool_rounds)
+    "ALTER TABLE messages ADD COLUMN tool_rounds TEXT;",
 ]
 
 
@@ -97,6 +99,10 @@ class StoredMessage:
     error: str | None = None
     reasoning: str | None = None
     attachments: list[dict[str, Any]] = field(default_factory=list)
+    #: the tool rounds of an assistant reply, or ``None``: ``[{"at": offset in content where
+    #: the round's calls were made, "calls": [{"id", "name", "arguments"}], "results": [{"id",
+    #: "name", "content", "ok", "duration_s"}]}]`` (:class:`termchat.turn.Outcome`)
+    tool_rounds: list[dict[str, Any]] | None = None
 
 
 #: The ``error`` of a user message whose reply is still being fetched: ``ask`` stores the
@@ -328,7 +334,7 @@ class Store:
         cols = ["conversation_id", "role", "content", "created_at"]
         vals: list[Any] = [cid, role, content, time.time()]
         for k, v in fields.items():
-            if k == "attachments":
+            if k in ("attachments", "tool_rounds"):
                 v = json.dumps(v) if v else None
             elif k == "interrupted":
                 v = int(bool(v))
@@ -355,7 +361,7 @@ class Store:
         for k, v in fields.items():
             if k == "interrupted":
                 v = int(bool(v))
-            elif k == "attachments":
+            elif k in ("attachments", "tool_rounds"):
                 v = json.dumps(v) if v else None
             sets.append(f"{k} = ?")
             vals.append(v)
@@ -422,6 +428,7 @@ def _row_to_msg(r: sqlite3.Row) -> StoredMessage:
         error=r["error"],
         reasoning=r["reasoning"],
         attachments=json.loads(r["attachments"]) if r["attachments"] else [],
+        tool_rounds=json.loads(r["tool_rounds"]) if r["tool_rounds"] else None,
     )
 
 

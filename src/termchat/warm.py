@@ -377,13 +377,20 @@ def _settings(config: Any) -> dict[str, Any]:
 
 
 def request_events_sync(
-    req: Any, rm: Any, config: Any, sock: Path | None = None, on_open: Any = None
+    req: Any, rm: Any, config: Any, sock: Path | None = None, on_open: Any = None,
+    answer: Any = None,
 ) -> Iterator[Any]:
     """Run a chat request on the warm core and yield its events — a blocking client (plain
     sockets: asyncio's import alone would cost ~50 ms). Closing the generator, or Ctrl+C while
     it waits, closes the connection, which cancels the request in the core. ``on_open(socket)``
     is called once the core accepted the request: another thread may ``shutdown()`` that
     socket to end a read that is waiting (``termchat chat`` cancels that way).
+
+    Tool rounds: after a round's ``ToolCall`` events the core sends ``{"awaiting":
+    "tool_results"}``; ``answer(calls)`` (run here, in the front's process) returns the
+    ``ToolResult`` list, sent back as one ``{"tool_results": [...]}`` line — or ``None`` (the
+    user cancelled), which ends the events and the connection. Without ``answer`` every call
+    is answered with an error result.
 
     Raises:
         WarmUnavailable: no core, another version, or no acknowledgement — nothing was shown
@@ -392,10 +399,12 @@ def request_events_sync(
             :class:`ConnectionFailedError` when the core died or went silent mid-answer (the
             text so far is the caller's to keep).
     """
-    from .core.types import event_from_dict
+    from .core.types import ToolCall, ToolResult, event_from_dict
+    from .warm_protocol import tool_results_line
 
     payload = {"request": _request_dict(req), "model": asdict(rm), "config": _settings(config)}
     s, f = _open("chat", payload, sock)
+    calls: list[Any] = []
     try:
         if on_open is not None:
             on_open(s)
@@ -403,7 +412,18 @@ def request_events_sync(
         while True:
             data = _read(f, "the warm core stopped in the middle of the answer")
             if "event" in data:
-                yield event_from_dict(data["event"])
+                ev = event_from_dict(data["event"])
+                if isinstance(ev, ToolCall):
+                    calls.append(ev)
+                yield ev
+            elif data.get("awaiting") == "tool_results":
+                results = answer(calls) if answer is not None else [
+                    ToolResult(c.id, c.name, "error: no tools are enabled in this client",
+                               ok=False, round=c.round) for c in calls]
+                if results is None:
+                    return
+                calls = []
+                s.sendall(encode_message(tool_results_line(results)))
             elif "error" in data:
                 raise TermchatError.from_dict(data["error"])
             elif data.get("done"):
