@@ -117,6 +117,16 @@ SETTINGS: dict[str, Setting] = {
     ),
     "tui.theme": Setting(str, "textual-dark", "Textual theme of `termchat chat`."),
     "tui.show_sidebar": Setting(bool, True, "Show the conversation list in `termchat chat`."),
+    # tools (#13): lists are TOML arrays; `config set` takes them comma-separated
+    "tools.enabled": Setting(list, [], "Tools every request gets (built-ins files, fetch, time, "
+                             "shell; MCP server NAME; NAME.tool)."),
+    "tools.allow": Setting(list, [], "Tools that run without asking (names as in tools.enabled)."),
+    "tools.roots": Setting(list, [], "Folders the file tools may read besides the working directory."),
+    "tools.max_rounds": Setting(int, 8, "Tool rounds per request.", low=1, high=100),
+    "tools.timeout": Setting(float, 30.0, "Seconds one tool call may run.", low=0, low_open=True,
+                             high=86400),
+    "tools.max_output": Setting(int, 32 * 1024, "Bytes of a tool's output sent to the model "
+                                "(more is cut, with a note).", low=256, high=64 * MiB),
 }
 
 # Dynamic tables: [aliases] NAME = "provider/model"; [endpoints.NAME] api_base/api_key/api_key_env;
@@ -146,6 +156,8 @@ def parse_value(key: str, typ: type, raw: str) -> Any:
             return int(raw)
         if typ is float:
             return float(raw)
+        if typ is list:
+            return [item.strip() for item in raw.split(",") if item.strip()]
         return raw
     except ValueError:
         raise UsageError(f"{key} takes a {typ.__name__}, not {raw!r}") from None

@@ -26,6 +26,11 @@ flushed as it arrives (control characters neutralised unless --raw). Notices, us
 go to stderr. The exchange is stored in the history (continue it with -c, or here and in
 `termchat chat` with --cid ID) unless --no-log.
 
+Tools (-T NAME, repeatable: a built-in — files, fetch, time, shell —, every tool of the MCP
+server NAME, or one as NAME.tool; config tools.enabled): on a terminal each call is shown on
+stderr and asks y / n / always; without a terminal the tools named with -T (and config
+tools.allow) run, the shell tool only with --yes. One line per call on stderr.
+
 --key puts the key in this process's command line, which other users of the machine can read
 (ps); prefer --key-env NAME (the key is read from that environment variable) or `termchat keys
 set`.
@@ -146,7 +151,7 @@ def build_prompt(argument: str, stdin_text: str | None) -> str:
 
 def register(app: typer.Typer) -> None:
     """Add the ``ask`` command to ``app``."""
-    from .complete import complete_cid, complete_model
+    from .complete import complete_cid, complete_model, complete_tool
 
     @app.command("ask", help=HELP)
     def ask(
@@ -168,6 +173,15 @@ def register(app: typer.Typer) -> None:
         key: str = typer.Option(None, "--key", help=KEY_HELP),
         key_env: str = typer.Option(None, "--key-env", metavar="NAME", help=KEY_ENV_HELP),
         no_warm: bool = typer.Option(False, "--no-warm", help="Run in-process, without the warm core."),
+        tool: list[str] = typer.Option(
+            None, "-T", "--tool", metavar="NAME",
+            help="Enable a tool: files, fetch, time, shell, an MCP server NAME or NAME.tool (repeatable).",
+            autocompletion=complete_tool,
+        ),
+        yes: bool = typer.Option(False, "--yes", help="Run every tool call without asking."),
+        root: list[str] = typer.Option(
+            None, "--root", metavar="DIR", help="A folder the file tools may read besides the working directory (repeatable).",
+        ),
     ) -> None:
         code = run_ask(
             prompt=" ".join(prompt or []),
@@ -184,6 +198,9 @@ def register(app: typer.Typer) -> None:
             api_base=api_base,
             key=key_from_options(key, key_env),
             no_warm=no_warm,
+            tools=list(tool or []),
+            yes=yes,
+            roots=list(root or []),
         )
         if code:
             raise typer.Exit(code)
@@ -205,6 +222,9 @@ def run_ask(
     api_base: str | None,
     key: str | None,
     no_warm: bool = False,
+    tools: list[str] | None = None,
+    yes: bool = False,
+    roots: list[str] | None = None,
 ) -> int:
     """The ``ask`` flow; returns the exit code (raises :class:`TermchatError` before any request
     is made, for bad input or configuration).
@@ -254,23 +274,28 @@ def run_ask(
     if conv is not None:
         typed_options = {**conv.options, **typed_options}
 
+    from .tools_cli import toolset_for_ask
+
+    toolset = toolset_for_ask(config, tools or [], yes, roots or [])
     req = ChatRequest(
         model=rm.id, messages=messages, options=typed_options, stream=stream,
         api_base=api_base, api_key=key,
     )
+    if toolset is not None:
+        req.tools, req.max_rounds = toolset.schemas(), toolset.max_rounds
 
     with SignalGuard() as guard:  # from here on, SIGTERM stores what arrived
         return _run(
             req, config, rm, store, conv, text, typed_options, guard,
             model=model, system=system, sys_prompt=sys_prompt, logging_on=logging_on,
-            as_json=as_json, raw=raw, show_usage=show_usage,
+            as_json=as_json, raw=raw, show_usage=show_usage, toolset=toolset,
         )
 
 
 def _run(req: Any, config: Any, rm: Any, store: Any, conv: Any, text: str,
          typed_options: dict[str, Any], guard: Any, *, model: str | None, system: str | None,
          sys_prompt: str | None, logging_on: bool, as_json: bool, raw: bool,
-         show_usage: bool) -> int:
+         show_usage: bool, toolset: Any = None) -> int:
     """Store the question, run the request, store the reply, print JSON/usage/errors; returns
     the exit code."""
     import os
@@ -297,7 +322,8 @@ def _run(req: Any, config: Any, rm: Any, store: Any, conv: Any, text: str,
         user_mid = store.add_message(conv.id, "user", text, error=awaiting_marker())
 
     outcome = Outcome(model=rm.id)
-    stream_to_terminal(req, config, rm, outcome, as_json=as_json, raw=raw, guard=guard)
+    stream_to_terminal(req, config, rm, outcome, as_json=as_json, raw=raw, guard=guard,
+                       tools=toolset)
 
     assistant_mid = None
     if logging_on and store is not None and conv_id is not None:
@@ -324,6 +350,9 @@ def _run(req: Any, config: Any, rm: Any, store: Any, conv: Any, text: str,
         }
         if outcome.reasoning:
             doc["reasoning"] = outcome.reasoning
+        if outcome.tool_rounds:
+            doc["tool_rounds"] = [{k: v for k, v in r.items() if k != "round"}
+                                  for r in outcome.tool_rounds]
         if outcome.error is not None:
             doc["error"] = outcome.error.to_dict()
         if not outcome.output_closed:

@@ -265,6 +265,24 @@ def complete_mcp_server(incomplete: str) -> list[Candidate]:
     return _safe(run, incomplete)
 
 
+#: The built-in tool groups of ``ask -T`` (termchat.client.tools.builtins), described.
+BUILTIN_TOOLS = {"files": "read a file / list a folder (working directory, --root)",
+                 "fetch": "fetch a URL as text", "time": "the current date and time",
+                 "shell": "run a shell command (asks every time)"}
+
+
+def complete_tool(incomplete: str) -> list[Candidate]:
+    """``ask -T``: the built-in tools, then the MCP servers of the config (no server is
+    started, so their single tools are not listed)."""
+
+    def run(incomplete: str) -> list[Candidate]:
+        out: list[Candidate] = [(k, _help(v)) for k, v in BUILTIN_TOOLS.items()
+                                if k.startswith(incomplete)]
+        return out + complete_mcp_server(incomplete)
+
+    return _safe(run, incomplete)
+
+
 # Rich markup tags ("[bold]", "[/]", "[link=…]"), not escaped ones ("\\[aliases]").
 _MARKUP = re.compile(r"(?<!\\)\[/?(?:[a-zA-Z#@][^\[\]]*)?\]")
 

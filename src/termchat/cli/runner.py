@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 from ..core.errors import TermchatError
-from ..core.types import ChatRequest, Notice, ReasoningDelta, TextDelta
+from ..core.types import ChatRequest, Notice, ReasoningDelta, TextDelta, ToolCall
 from ..render import MarkdownWriter, OutputClosed, PipeWriter, Sanitizer, Spinner, stderr_line
 
 #: Exit code when the reader of standard output went away (128 + SIGPIPE, as a shell reports a
@@ -89,6 +89,7 @@ def stream_to_terminal(
     as_json: bool,
     raw: bool,
     guard: SignalGuard | None = None,
+    tools: Any = None,
 ) -> None:
     """Run ``req`` and fill ``outcome`` (text, usage, timing, interrupted, signal,
     output_closed, error) through the process's core client (:class:`termchat.client.Core`:
@@ -97,7 +98,10 @@ def stream_to_terminal(
 
     Ctrl+C, a SIGTERM caught by ``guard``, and a closed standard output (EPIPE) stop the
     request and set ``outcome.interrupted`` (plus ``outcome.signal`` / ``outcome.output_closed``);
-    a notice says so on stderr, except for a closed output (the reader left on purpose)."""
+    a notice says so on stderr, except for a closed output (the reader left on purpose).
+
+    ``tools`` (a :class:`~termchat.client.tools.ToolSet`) runs the model's tool calls here
+    (its ``on_result`` prints their lines; Ctrl+C during a call stops it)."""
     tty = sys.stdout.isatty()
     writer: Any = None
     if not as_json:
@@ -119,8 +123,9 @@ def stream_to_terminal(
                     sys.stderr.flush()
                 except (OSError, ValueError):
                     pass  # the terminal was closed: SIGHUP follows
-        elif isinstance(ev, Notice):
+        elif isinstance(ev, (Notice, ToolCall)):
             spinner.stop()
+        if isinstance(ev, Notice):
             stderr_line(f"termchat: {ev.text}", style="yellow")
 
     from ..client import Core
@@ -132,7 +137,7 @@ def stream_to_terminal(
         if guard is not None and guard.signum is not None:
             raise KeyboardInterrupt  # SIGTERM came before the request started
         with spinner:
-            events = iter(core.chat(req, rm))
+            events = iter(core.chat(req, rm, tools) if tools is not None else core.chat(req, rm))
             try:
                 for ev in events:
                     handle(ev)
