@@ -257,7 +257,7 @@ class McpHub:
         t0 = time.perf_counter()
         errlog = None
         try:
-            async with AsyncExitStack() as stack:
+            async with asyncio.timeout(self.start_timeout) as start_limit, AsyncExitStack() as stack:
                 if cfg.url:
                     read, write = await stack.enter_async_context(_http_transport(srv, token))
                 else:
@@ -270,9 +270,9 @@ class McpHub:
                     read, write = await stack.enter_async_context(
                         stdio_client(params, errlog=errlog.writer))
                 session = await stack.enter_async_context(ClientSession(read, write))
-                async with asyncio.timeout(self.start_timeout):
-                    await session.initialize()
-                    tools = await _list_all(session)
+                await session.initialize()
+                tools = await _list_all(session)
+                start_limit.reschedule(None)  # started: no limit from here on
                 srv.tools = [McpTool(cfg.name, t.name, t.description or "",
                                      dict(t.input_schema or {"type": "object"})) for t in tools]
                 srv.session = session
@@ -300,6 +300,7 @@ class McpHub:
                     f"MCP server {cfg.name!r} did not start: {why}",
                     hint=f"check [mcp.servers.{cfg.name}] in the config; the server's own "
                          "messages are in termchat's log"))
+                srv.ready.exception()  # retrieved here: no "never retrieved" warning
         finally:
             srv.session = None
             if srv.dead is None:
