@@ -77,6 +77,7 @@ class CallAccumulator:
 
     def __init__(self) -> None:
         self._calls: dict[int, _Partial] = {}
+        self._slot: dict[int, int] = {}  # the provider's index -> our slot (see feed)
         self._last: int | None = None
 
     def __bool__(self) -> bool:
@@ -84,19 +85,25 @@ class CallAccumulator:
 
     def feed(self, pieces: Any) -> None:
         """Add the ``tool_calls`` of one delta (or of a whole message): objects or dicts with
-        ``index``, ``id``, ``function.name``, ``function.arguments``."""
+        ``index``, ``id``, ``function.name``, ``function.arguments``. A piece that brings a new
+        id under an index already used (adapters that number every call 0, or none) starts a
+        new call; a piece without an id continues the call its index (or the last) names."""
         for p in pieces or []:
-            idx = _get(p, "index")
+            raw = _get(p, "index")
             pid = _get(p, "id")
-            if idx is None:
-                known = next((i for i, c in self._calls.items() if pid and c.id == pid), None)
+            if raw is None:
+                idx = self._last if self._last is not None and not pid else (
+                    max(self._calls) + 1 if self._calls else 0)
+            else:
+                idx = self._slot.get(int(raw), int(raw))
+                cur = self._calls.get(idx)
+                if pid and cur is not None and cur.id and cur.id != str(pid):
+                    idx = max(self._calls) + 1
+                    self._slot[int(raw)] = idx
+            if pid and raw is None:
+                known = next((i for i, c in self._calls.items() if c.id == str(pid)), None)
                 if known is not None:
                     idx = known
-                elif pid or self._last is None:
-                    idx = len(self._calls)
-                else:
-                    idx = self._last
-            idx = int(idx)
             cur = self._calls.setdefault(idx, _Partial())
             self._last = idx
             if pid and not cur.id:
