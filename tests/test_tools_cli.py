@@ -265,3 +265,33 @@ def test_tool_output_is_neutralised_on_stderr(cli, fake, home):
     assert "termchat: tool shell" in r.stderr
     assert "\x1b]0;pwned" in tool_results(fake, 1)[next(iter(tool_results(fake, 1)))]
     assert tool_messages(chat_bodies(fake)[1])
+
+
+def test_consent_on_a_terminal_yes_no_always(whome, fake):
+    from tests.support.tty import run_with_terminal
+
+    write_config(whome, f'[endpoints.fake]\napi_base = "{fake.base_url}"\n')
+    fake.script(
+        {"tool_calls": [{"name": "current_time", "arguments": {}, "id": "t1"},
+                        {"name": "current_time", "arguments": {"timezone": "UTC"}, "id": "t2"}]},
+        {"tool_calls": [{"name": "shell", "arguments": {"command": "echo from-shell"}, "id": "s1"},
+                        {"name": "read_file", "arguments": {"path": "x\x1b[2J.txt"}, "id": "r1"}]},
+        {"text": "All done."},
+    )
+    code, out, term = run_with_terminal(
+        whome, "ask", "-m", "fake/x", "-T", "time", "-T", "shell", "-T", "files", "go",
+        answers=[(b"allow? [y]es / [n]o / [a]lways: ", b"a\n"),        # time: always
+                 (b"allow? [y]es / [n]o: ", b"y\n"),                   # shell: once
+                 (b"allow? [y]es / [n]o / [a]lways: ", b"n\n")],       # read_file: no
+    )
+    assert code == 0 and out == "All done.", term
+    text = term.decode("utf-8", "replace")
+    assert text.count("allow?") == 3  # t2 ran without asking after "always"
+    assert "the model wants to call: current_time" in text
+    assert "the model wants to run this command: shell\r\n  echo from-shell" in text
+    assert "\x1b[2J" not in text and "read_file" in text  # arguments neutralised on screen
+    r1 = tool_results(fake, 1)
+    assert ISO.match(r1["t1"]) and ISO.match(r1["t2"])
+    r2 = tool_results(fake, 2)
+    assert r2["s1"] == "exit status 0\nfrom-shell\n"
+    assert r2["r1"] == "error: refused: the user declined this call"

@@ -171,7 +171,7 @@ def tool_results_from(line: bytes, calls: list[Any]) -> list[Any]:
             if k not in kinds or not isinstance(v, kinds[k]) or (k != "ok" and isinstance(v, bool)):
                 raise ProtocolError(f"tool_results[{i}].{k} is not a field of the protocol "
                                     "or has the wrong type")
-        out.append(ToolResult(**item))
+        out.append(ToolResult(**{"name": "", **item}))
     if sorted(r.id for r in out) != sorted(c.id for c in calls):
         raise ProtocolError("tool_results do not answer the calls the core sent")
     return out
