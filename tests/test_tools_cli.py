@@ -295,3 +295,19 @@ def test_consent_on_a_terminal_yes_no_always(whome, fake):
     r2 = tool_results(fake, 2)
     assert r2["s1"] == "exit status 0\nfrom-shell\n"
     assert r2["r1"] == "error: refused: the user declined this call"
+
+
+def test_tool_options_complete_in_every_shell(home):
+    from tests.test_completion import candidates, complete, values
+
+    write_config(home, '[mcp.servers.clock]\ncommand = "mcp-server-time"\n')
+    for shell in ("bash", "zsh", "fish"):
+        assert values(candidates(home, shell, "termchat ask -T ")) == [
+            "files", "fetch", "time", "shell", "clock"]
+        assert values(candidates(home, shell, "termchat ask --tool f")) == ["files", "fetch"]
+    assert {"--tool", "--yes", "--root"} <= set(values(candidates(home, "bash", "termchat ask --")))
+    zsh = dict(candidates(home, "zsh", "termchat ask -T s"))
+    assert zsh == {"shell": "run a shell command (asks every time)"}
+    proc = complete(home, "bash", "termchat ask -T ", python_flags=("-X", "importtime"))
+    mods = {ln.split("|")[-1].strip() for ln in proc.stderr.splitlines() if "|" in ln}
+    assert not {"litellm", "httpx", "mcp", "termchat.client.tools"} & mods  # no server started

@@ -28,8 +28,10 @@ is not inflated by ``\\uXXXX`` escapes), at most :data:`MAX_LINE_BYTES` bytes. T
 ``{"op": "chat", "version": V, "protocol": P, "request": {...}, "model": {...}, "config":
 {...}}``; the server answers ``{"accepted": true}``, then ``{"event": {...}}`` lines (see
 :func:`termchat.core.types.event_to_dict`), then ``{"done": true}`` or ``{"error": {...}}``
-(:meth:`TermchatError.to_dict`). The client closing the connection cancels the request (the
-provider stream is closed). ``{"op": "status"}`` and ``{"op": "stop"}`` manage the core. The
+(:meth:`TermchatError.to_dict`). With tools (protocol 2), after a round's ``ToolCall`` events
+the server sends ``{"awaiting": "tool_results"}`` and reads one ``{"tool_results": [...]}``
+line the client sends on the same connection (the tools run in the client's process). The
+client closing the connection cancels the request (the provider stream is closed). ``{"op": "status"}`` and ``{"op": "stop"}`` manage the core. The
 server checks every request against one schema (``termchat.warm_server.parse_request``): a
 line that is too long, not UTF-8, not JSON, or has a field of the wrong type is answered with
 ``{"error": {"type": "protocol", ...}}`` (:class:`ProtocolError`), one line in the core's log,
