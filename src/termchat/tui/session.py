@@ -23,6 +23,7 @@ from ..core.errors import TermchatError, UsageError
 from ..core.types import ChatRequest
 from ..turn import Outcome, attachment_records, history_messages, store_reply, title_for
 from . import turns
+from .tools_ui import ChatTools
 
 
 class NoModel(UsageError):
@@ -105,6 +106,7 @@ class ChatSession:
         self.options: dict[str, Any] = dict(options or {})
         self.compare_models: list[str] | None = None
         self.round: CompareRound | None = None
+        self.tools = ChatTools(config)  # the conversation's tools (tui/tools_ui.py)
 
     # -- conversations ----------------------------------------------------------------------
 
@@ -125,6 +127,7 @@ class ChatSession:
         if conv.model and not self._model_asked:
             self.model = conv.model
         self._model_asked = False
+        self.tools.forget()
         self.system = conv.system
         self.options = dict(conv.options)
         return self.store.messages(cid)
@@ -132,6 +135,7 @@ class ChatSession:
     def new(self) -> None:
         """Start a new conversation (stored with its first message)."""
         self.conv = None
+        self.tools.forget()
         self.system = None
         self.options = {}
 
@@ -277,8 +281,11 @@ class ChatSession:
         """Stream ``req`` into ``view`` (a :class:`Transcript` when ``None``), filling
         ``outcome``: the one place a request goes to the core. Never raises for provider
         trouble (see :func:`termchat.tui.turns.run_stream`)."""
+        toolset = await self.tools.ready()  # None without tools; may start MCP servers
+        if toolset is not None:
+            req.tools, req.max_rounds = toolset.schemas(), toolset.max_rounds
         await turns.run_stream(req, rm, view if view is not None else Transcript(),
-                               outcome, self.core)
+                               outcome, self.core, tools=toolset)
 
     async def reply(self, rm: Any, view: Any = None, *, question: tuple[int, str] | None = None,
                     outcome: Outcome | None = None) -> Turn:

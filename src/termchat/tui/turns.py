@@ -21,6 +21,8 @@ from ..core.types import (
     Notice,
     ReasoningDelta,
     TextDelta,
+    ToolCall,
+    ToolResult,
 )
 from ..render import Sanitizer
 from ..turn import Outcome
@@ -272,19 +274,22 @@ async def run_stream(
     view: Any,
     outcome: Outcome,
     core: CoreLink,
+    tools: Any = None,
 ) -> None:
     """Stream ``req`` into ``view`` (a :class:`~termchat.tui.widgets.message.MessageView`) and
     fill ``outcome``, through ``core`` (the warm core process, or in-process). Never raises for
     provider trouble: errors land in ``outcome.error``; cancellation (Esc) sets
     ``outcome.interrupted``. The partial text is always in ``outcome.text``. The view is left
-    streaming: the caller stores, then calls ``view.finish``."""
+    streaming: the caller stores, then calls ``view.finish``. ``tools``: the conversation's
+    :class:`~termchat.client.tools.ToolSet` (calls shown as blocks, :mod:`.tools_ui`)."""
     from ..core import engine
 
     sanitizer = Sanitizer()
     try:
         await core.ready(view.set_status)
         view.set_status("waiting for the model…")
-        async for ev in stream_events(core.client.chat(req, rm)):
+        stream = core.client.chat(req, rm, tools) if tools else core.client.chat(req, rm)
+        async for ev in stream_events(stream):
             outcome.apply(ev)
             if isinstance(ev, TextDelta):
                 safe = sanitizer.feed(ev.text)
@@ -294,6 +299,10 @@ async def run_stream(
                 view.set_status("thinking…")
             elif isinstance(ev, Notice):
                 view.set_status(ev.text)
+            elif isinstance(ev, (ToolCall, ToolResult)):
+                from .tools_ui import show_event
+
+                await show_event(view, ev)
     except asyncio.CancelledError:
         outcome.interrupted = True
     except TermchatError as err:
