@@ -178,3 +178,30 @@ async def test_slash_tools_lists_and_enables(home, fake):
         app.action_tools()
         await pilot.pause()
         assert "t.echo  [MCP t] (runs without asking)" in last_notice(app)
+
+
+@pytest.fixture
+def warm_home(whome, monkeypatch):
+    """A short home (for the socket) with the warm core enabled."""
+    monkeypatch.delenv("TERMCHAT_NO_WARM", raising=False)
+    monkeypatch.setenv("OLLAMA_API_BASE", "http://127.0.0.1:9")
+    return whome
+
+
+async def test_the_same_through_the_warm_core(warm_home, fake):
+    """The warm core streams the calls; the MCP server runs here, after the dialog's yes."""
+    fake.script(PARIS, {"text": "Evening."})
+    app = make_app(warm_home, fake, extra_config=servers())
+    assert app.core.use_warm
+    async with app.run_test(size=(110, 36)) as pilot:
+        await type_and_send(pilot, "time in Paris?")
+        await consent(pilot)
+        await pilot.press("y")
+        await wait_idle(pilot, timeout=120)
+        assert "Europe/Paris" in tool_results(fake, 1)["call_p"]
+        [block] = blocks(app)
+        assert block.ok and block.title.endswith(" s")
+        assert app.store.messages(app.conv.id)[-1].content == "Checking. Evening."
+        from termchat import warm
+
+        assert warm.control("status", warm.socket_path())["served"] >= 1  # the warm core served it
