@@ -113,3 +113,47 @@ def test_server_names_complete(home, shell):
     if shell != "bash":
         assert dict(pairs)["notes"].endswith("//notes.example/mcp")  # zsh escapes the colon
     assert values(candidates(home, shell, "termchat mcp tools n")) == ["notes"]
+
+
+def _server_pids(home: Path) -> list[int]:
+    """Live processes running mcp-server-time with this test's home in their environment."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes()
+            env = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if b"mcp-server-time" in cmd and str(home).encode() in env:
+            out.append(int(entry.name))
+    return out
+
+
+def test_ask_with_an_mcp_server_in_a_pipe(home, fake, cli):
+    """`ask -T clock`: the server is started for the call, its tool answered, and stopped when
+    ask exits; without -T/--yes in a pipe a call is refused and the model told."""
+    from tests.support.fake_tools import tool_results
+
+    time_server()
+    write_config(home, f'[endpoints.fake]\napi_base = "{fake.base_url}"\n'
+                 f'[mcp.servers.clock]\ncommand = "{TIME_SERVER}"\n')
+    call = {"tool_calls": [{"name": "clock_get_current_time", "id": "c1",
+                            "arguments": {"timezone": "Asia/Tokyo"}}]}
+    fake.script(call, {"text": "It is morning in Tokyo."})
+    proc = cli("ask", "-m", "fake/m1", "-T", "clock", "time in Tokyo?")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "It is morning in Tokyo."  # into a pipe: exactly the model's text
+    assert "clock.get_current_time" in proc.stderr and "Traceback" not in proc.stderr
+    assert '"timezone": "Asia/Tokyo"' in tool_results(fake, 1)["c1"]
+    assert _server_pids(home) == []  # stopped with ask
+    # enabled by the config but not allowed, and nobody to ask: refused, the model is told
+    write_config(home, f'[tools]\nenabled = ["clock"]\n[endpoints.fake]\napi_base = '
+                 f'"{fake.base_url}"\n[mcp.servers.clock]\ncommand = "{TIME_SERVER}"\n')
+    fake.script(call, {"text": "I was not allowed."})
+    proc = cli("ask", "-m", "fake/m1", "time in Tokyo?")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "I was not allowed."
+    assert tool_results(fake, 3)["c1"].startswith("error: refused: there is no terminal")
+    assert _server_pids(home) == []
