@@ -388,11 +388,8 @@ def request_events_sync(
     is called once the core accepted the request: another thread may ``shutdown()`` that
     socket to end a read that is waiting (``termchat chat`` cancels that way).
 
-    Tool rounds: after a round's ``ToolCall`` events the core sends ``{"awaiting":
-    "tool_results"}``; ``answer(calls)`` (run here, in the front's process) returns the
-    ``ToolResult`` list, sent back as one ``{"tool_results": [...]}`` line — or ``None`` (the
-    user cancelled), which ends the events and the connection. Without ``answer`` every call
-    is answered with an error result.
+    Tools: on ``{"awaiting": "tool_results"}`` the round's calls go to ``answer(calls)`` (run
+    here) and its ``ToolResult`` list back as one line; ``None`` (cancelled) ends the stream.
 
     Raises:
         WarmUnavailable: no core, another version, or no acknowledgement — nothing was shown
@@ -419,9 +416,8 @@ def request_events_sync(
                     calls.append(ev)
                 yield ev
             elif data.get("awaiting") == "tool_results":
-                results = answer(calls) if answer is not None else [
-                    ToolResult(c.id, c.name, "error: no tools are enabled in this client",
-                               ok=False, round=c.round) for c in calls]
+                results = answer(calls) if answer else [ToolResult(
+                    c.id, c.name, "error: no tools here", ok=False, round=c.round) for c in calls]
                 if results is None:
                     return
                 calls = []

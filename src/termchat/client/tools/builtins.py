@@ -40,7 +40,7 @@ def allowed_roots(config: Any, extra: list[str] | None = None) -> list[Path]:
     except (KeyError, AttributeError):
         pass
     roots += list(extra or [])
-    return [Path(os.path.expanduser(r)).resolve() for r in roots]
+    return [Path(os.path.expanduser(str(r))).resolve() for r in roots]
 
 
 def inside(path: str, roots: list[Path]) -> Path:

@@ -52,7 +52,7 @@ def resolve_specs(specs: list[str], config: Any, providers: dict[str, ToolProvid
     provs = providers if providers is not None else None
     out: dict[str, Tool] = {}
     for raw in specs:
-        spec = raw.strip()
+        spec = str(raw).strip()
         if spec in builtins:
             found = builtins[spec]
         elif spec in by_name:
