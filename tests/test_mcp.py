@@ -139,6 +139,21 @@ def test_a_server_that_exits_mid_call_is_reported_and_restarted(hub: McpHub,
     assert "termchat.mcp.t INFO stderr: test server: exiting mid-call" in log
 
 
+def test_a_server_that_dies_between_calls_is_started_again(hub: McpHub, log_file: Path) -> None:
+    import signal
+
+    hub.tools("t")
+    [pid] = _children("tests.support.mcp_servers")
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while hub.status()["t"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert hub.status()["t"] == "stopped: it exited"  # noticed without a call
+    assert hub.call("t", "echo", {"text": "fresh"}).text == "fresh"  # the call was not lost
+    assert len(_children("tests.support.mcp_servers")) == 1
+    assert "MCP server t exited; it is started again at its next use" in log_file.read_text()
+
+
 def test_servers_that_will_not_start(hub: McpHub, log_file: Path,
                                      capfd: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(McpServerError) as err:

@@ -263,12 +263,17 @@ class McpHub:
                 else:
                     from mcp.client.stdio import StdioServerParameters, stdio_client
 
-                    errlog = _StderrToLog(cfg.name)
+                    loop = asyncio.get_running_loop()
+                    errlog = _StderrToLog(
+                        cfg.name, lambda: loop.call_soon_threadsafe(self._gone, srv))
                     stack.callback(errlog.close)
                     params = StdioServerParameters(command=cfg.command or "", args=list(cfg.args),
                                                    env=dict(cfg.env) or None, cwd=cfg.cwd)
-                    read, write = await stack.enter_async_context(
-                        stdio_client(params, errlog=errlog.writer))
+                    try:
+                        read, write = await stack.enter_async_context(
+                            stdio_client(params, errlog=errlog.writer))
+                    finally:
+                        errlog.close()  # the server has its own copy; EOF means it exited
                 session = await stack.enter_async_context(ClientSession(read, write))
                 await session.initialize()
                 tools = await _list_all(session)
@@ -305,6 +310,15 @@ class McpHub:
             srv.session = None
             if srv.dead is None:
                 srv.dead = "stopped"
+
+    def _gone(self, srv: _Server) -> None:
+        """A started stdio server exited between calls: its next use starts it again (a call
+        sent meanwhile fails as "exited during the call")."""
+        if srv.session is not None and srv.dead is None and not srv.stop.is_set():
+            _log().warning("MCP server %s exited; it is started again at its next use",
+                           srv.cfg.name)
+            srv.dead = "it exited"
+            srv.stop.set()
 
     async def _call(self, cfg: McpServerConfig, token: str | None, tool: str,
                     arguments: dict[str, Any], limit: float) -> McpResult:
@@ -396,12 +410,13 @@ class _StderrToLog:
     termchat's log (logger ``termchat.mcp.NAME``, redacted). Remembers the last lines, to tell
     "exited at once" from other start failures."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, on_eof: Any = None) -> None:
         rfd, wfd = os.pipe()
         self.writer = os.fdopen(wfd, "w", encoding="utf-8", errors="replace")
         self._reader = os.fdopen(rfd, "r", encoding="utf-8", errors="replace")
         self.lines = 0
         self._name = name
+        self._on_eof = on_eof
         threading.Thread(target=self._pump, name=f"mcp-stderr-{name}", daemon=True).start()
 
     def _pump(self) -> None:
@@ -410,6 +425,8 @@ class _StderrToLog:
             for line in self._reader:
                 self.lines += 1
                 log.info("stderr: %s", line.rstrip()[:_LOG_LINE_CHARS])
+        if self._on_eof is not None:  # the server's stderr closed: it has exited
+            self._on_eof()
 
     def exited_early(self, exc: BaseException) -> bool:
         """Whether a start failure looks like the process ending (the session's stream closed)
