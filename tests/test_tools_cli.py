@@ -311,3 +311,14 @@ def test_tool_options_complete_in_every_shell(home):
     proc = complete(home, "bash", "termchat ask -T ", python_flags=("-X", "importtime"))
     mods = {ln.split("|")[-1].strip() for ln in proc.stderr.splitlines() if "|" in ln}
     assert not {"litellm", "httpx", "mcp", "termchat.client.tools"} & mods  # no server started
+
+
+def test_a_server_named_like_a_built_in_is_pointed_out(cli, fake, home):
+    write_config(home, f'[endpoints.fake]\napi_base = "{fake.base_url}"\n'
+                       '[mcp.servers.time]\ncommand = "mcp-server-time"\n')
+    fake.script({"tool_calls": [{"name": "current_time", "arguments": {}, "id": "t"}]},
+                {"text": "ok"})
+    r = cli("ask", "-m", "fake/x", "-T", "time", "q")
+    assert r.returncode == 0, r.stderr
+    assert "-T time is the built-in tool; the MCP server 'time' is reached as -T time.TOOL" in r.stderr
+    assert ISO.match(tool_results(fake, 1)["t"])  # the built-in ran; no server was started

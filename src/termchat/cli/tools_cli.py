@@ -105,7 +105,12 @@ def toolset_for_ask(config: Any, specs: list[str], yes: bool, roots: list[str]) 
     if roots:
         config.overrides["tools.roots"] = [*(config.get("tools.roots") or []), *roots]
     from ..client.tools import build_toolset
+    from .complete import BUILTIN_TOOLS
 
+    servers = (config.data.get("mcp") or {}).get("servers") or {}
+    for name in sorted(set(enabled) & set(BUILTIN_TOOLS) & set(servers)):
+        stderr_line(f"termchat: -T {name} is the built-in tool; the MCP server {name!r} is "
+                    f"reached as -T {name}.TOOL (or rename it)", style="yellow")
     consent = TerminalConsent() if TerminalConsent.available() else None
     return build_toolset(
         config, enabled, consent=consent, yes=yes,
