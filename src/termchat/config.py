@@ -148,11 +148,24 @@ SETTINGS: dict[str, Setting] = {
     "cache.sampled": Setting(
         bool, False, "Also cache sampled replies (temperature > 0 or not set)."
     ),
+    # tools (#13): lists are TOML arrays; `config set` takes them comma-separated
+    "tools.enabled": Setting(list, [], "Tools every request gets (built-ins files, fetch, time, "
+                             "shell; MCP server NAME; NAME.tool)."),
+    "tools.allow": Setting(list, [], "Tools that run without asking (names as in tools.enabled)."),
+    "tools.roots": Setting(list, [], "Folders the file tools may read besides the working directory."),
+    "tools.max_rounds": Setting(int, 8, "Tool rounds per request.", low=1, high=100),
+    "tools.timeout": Setting(float, 30.0, "Seconds one tool call may run.", low=0, low_open=True,
+                             high=86400),
+    "tools.max_output": Setting(int, 32 * 1024, "Bytes of a tool's output sent to the model "
+                                "(more is cut, with a note).", low=256, high=64 * MiB),
 }
 
 # Dynamic tables: [aliases] NAME = "provider/model"; [endpoints.NAME] api_base/api_key/api_key_env;
-# [keybindings] BINDING_ID = "key"; [local_models] NAME = "/path/to/model.gguf".
-DYNAMIC_TABLES = ("aliases", "endpoints", "keybindings", "local_models", "presets", "fallbacks")
+# [keybindings] BINDING_ID = "key"; [local_models] NAME = "/path/to/model.gguf";
+# [mcp.servers.NAME] command/args/env/cwd or url/token_key/timeout (see MCP_SERVER_FIELDS);
+# [presets.NAME] (termchat.config_tables); [fallbacks] NAME = [models] (termchat.chains).
+DYNAMIC_TABLES = ("aliases", "endpoints", "keybindings", "local_models", "mcp", "presets",
+                  "fallbacks")
 ENDPOINT_FIELDS = {"api_base": str, "api_key": str, "api_key_env": str, "models": list,
                    # a LiteLLM proxy gateway (kind = "litellm_proxy"; termchat.core.gateway):
                    "kind": str, "user": str, "tags": list, "send_metadata": bool}
@@ -178,6 +191,8 @@ def parse_value(key: str, typ: type, raw: str) -> Any:
             return int(raw)
         if typ is float:
             return float(raw)
+        if typ is list:
+            return [item.strip() for item in raw.split(",") if item.strip()]
         return raw
     except ValueError:
         raise UsageError(f"{key} takes a {typ.__name__}, not {raw!r}") from None
@@ -378,6 +393,9 @@ def _validate(data: dict[str, Any], path: Path, text: str | None = None) -> None
     for name, chain in (data.get("fallbacks") or {}).items():  # spend-A: [fallbacks] shapes
         if not isinstance(chain, list) or not all(isinstance(m, str) for m in chain):
             raise bad(f"fallbacks.{name}", "a list of model names")
+    from .mcp_config import validate as _validate_mcp
+
+    _validate_mcp(data, bad)
 
 
 def load_config(env: Mapping[str, str] | None = None) -> Config:

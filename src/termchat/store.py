@@ -94,6 +94,8 @@ MIGRATIONS: list[str] = [
     CREATE INDEX messages_usage_model ON messages(role, model, created_at, cost_usd,
         prompt_tokens, completion_tokens, cached);
     """,
+    # tools (#13): an assistant reply's tool rounds, JSON (see StoredMessage.tool_rounds)
+    "ALTER TABLE messages ADD COLUMN tool_rounds TEXT;",
 ]
 
 
@@ -125,6 +127,10 @@ class StoredMessage:
     attachments: list[dict[str, Any]] = field(default_factory=list)
     #: replayed from the response cache (cost 0, no request made)
     cached: bool = False
+    #: the tool rounds of an assistant reply, or ``None``: ``[{"at": offset in content where
+    #: the round's calls were made, "calls": [{"id", "name", "arguments"}], "results": [{"id",
+    #: "name", "content", "ok", "duration_s"}]}]`` (:class:`termchat.turn.Outcome`)
+    tool_rounds: list[dict[str, Any]] | None = None
 
 
 #: The ``error`` of a user message whose reply is still being fetched: ``ask`` stores the
@@ -356,7 +362,7 @@ class Store:
         cols = ["conversation_id", "role", "content", "created_at"]
         vals: list[Any] = [cid, role, content, time.time()]
         for k, v in fields.items():
-            if k == "attachments":
+            if k in ("attachments", "tool_rounds"):
                 v = json.dumps(v) if v else None
             elif k in ("interrupted", "cached"):
                 v = int(bool(v))
@@ -383,7 +389,7 @@ class Store:
         for k, v in fields.items():
             if k == "interrupted":
                 v = int(bool(v))
-            elif k == "attachments":
+            elif k in ("attachments", "tool_rounds"):
                 v = json.dumps(v) if v else None
             sets.append(f"{k} = ?")
             vals.append(v)
@@ -451,6 +457,7 @@ def _row_to_msg(r: sqlite3.Row) -> StoredMessage:
         reasoning=r["reasoning"],
         attachments=json.loads(r["attachments"]) if r["attachments"] else [],
         cached=bool(r["cached"]),  # spend-A
+        tool_rounds=json.loads(r["tool_rounds"]) if r["tool_rounds"] else None,
     )
 
 

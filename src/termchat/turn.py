@@ -13,7 +13,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .core.errors import TermchatError
-from .core.types import Attachment, Finished, Message, Notice, ReasoningDelta, TextDelta, Usage
+from .core.types import (
+    Attachment,
+    Finished,
+    Message,
+    Notice,
+    ReasoningDelta,
+    TextDelta,
+    ToolCall,
+    ToolResult,
+    Usage,
+)
 
 
 @dataclass
@@ -40,18 +50,40 @@ class Outcome:
     output_closed: bool = False
     #: the reply was replayed from the response cache (no request made; cost 0)
     cached: bool = False
+    #: the tool rounds so far, as stored (:attr:`termchat.store.StoredMessage.tool_rounds`)
+    tool_rounds: list[dict[str, Any]] = field(default_factory=list)
 
     def apply(self, ev: Any) -> None:
         """Fold one core event into this outcome (text, reasoning, usage, notices, the
-        finish). Showing the event is the front's business; this is the record of it."""
+        finish, tool calls and results). Usage adds up over tool rounds (one ``Usage`` per
+        round; the cost stays ``None`` if any round's is unknown). Showing the event is the
+        front's business; this is the record of it."""
         if isinstance(ev, TextDelta):
             self.text += ev.text
         elif isinstance(ev, ReasoningDelta):
             self.reasoning += ev.text
         elif isinstance(ev, Usage):
-            self.prompt_tokens = ev.prompt_tokens
-            self.completion_tokens = ev.completion_tokens
-            self.cost_usd = ev.cost_usd
+            first = self.prompt_tokens is None and self.completion_tokens is None
+            self.prompt_tokens = (self.prompt_tokens or 0) + ev.prompt_tokens
+            self.completion_tokens = (self.completion_tokens or 0) + ev.completion_tokens
+            if first:
+                self.cost_usd = ev.cost_usd
+            elif self.cost_usd is not None and ev.cost_usd is not None:
+                self.cost_usd += ev.cost_usd
+            else:
+                self.cost_usd = None
+        elif isinstance(ev, ToolCall):
+            rnd = self.tool_rounds[-1] if self.tool_rounds else None
+            if rnd is None or rnd.get("round") != ev.round:
+                rnd = {"round": ev.round, "at": len(self.text), "calls": [], "results": []}
+                self.tool_rounds.append(rnd)
+            rnd["calls"].append({"id": ev.id, "name": ev.name, "arguments": ev.arguments})
+        elif isinstance(ev, ToolResult):
+            for rnd in reversed(self.tool_rounds):
+                if any(c["id"] == ev.id for c in rnd["calls"]):
+                    rnd["results"].append({"id": ev.id, "name": ev.name, "content": ev.content,
+                                           "ok": ev.ok, "duration_s": round(ev.duration_s, 4)})
+                    break
         elif isinstance(ev, Notice):
             self.notices.append(ev.text)
             if isinstance(ev, CachedNotice):
@@ -111,16 +143,47 @@ def attachments_of(row: Any) -> list[Attachment]:
     return out
 
 
+def tool_messages(content: str, rounds: list[dict[str, Any]] | None) -> list[Message]:
+    """An assistant reply with tool rounds as the provider saw it: per round, the text up to
+    the round's offset with its calls, then one ``tool`` message per call (a call whose result
+    was never stored — the reply was cut short — gets ``error: interrupted``); then the rest
+    of the text (left out when empty). Without rounds: the reply alone."""
+    if not rounds:
+        return [Message("assistant", content)] if content else []
+    out: list[Message] = []
+    prev = 0
+    for i, rnd in enumerate(rounds):
+        at = max(prev, min(int(rnd.get("at", prev)), len(content)))
+        calls = [ToolCall(str(c.get("id", "")), str(c.get("name", "")),
+                          str(c.get("arguments", "")), i + 1) for c in rnd.get("calls", [])]
+        if not calls:
+            continue
+        out.append(Message("assistant", content[prev:at], tool_calls=calls))
+        results = {r.get("id"): r for r in rnd.get("results", [])}
+        for c in calls:
+            r = results.get(c.id)
+            out.append(Message("tool", str(r.get("content", "")) if r else "error: interrupted",
+                               tool_call_id=c.id))
+        prev = at
+    if content[prev:]:
+        out.append(Message("assistant", content[prev:]))
+    return out
+
+
 def history_messages(rows: list[Any], system: str | None = None) -> list[Message]:
     """The core messages of a stored conversation: the system prompt (when given), then its
     rows oldest first — user turns with their attachments (images), non-empty assistant
-    replies. Both fronts build every request's history here, so a conversation continues the
-    same way in ``ask`` and in ``chat``."""
+    replies, and a reply's tool rounds as assistant ``tool_calls`` and ``tool`` messages
+    (:func:`tool_messages`). Both fronts build every request's history here, so a conversation
+    continues the same way in ``ask`` and in ``chat``."""
     out: list[Message] = []
     if system:
         out.append(Message("system", system))
     for r in rows:
-        if r.role == "system" or (r.role == "assistant" and not r.content):
+        if r.role == "system":
+            continue
+        if r.role == "assistant":
+            out.extend(tool_messages(r.content, getattr(r, "tool_rounds", None)))
             continue
         out.append(Message(r.role, r.content, attachments_of(r) if r.role == "user" else []))
     return out
@@ -136,7 +199,7 @@ def store_reply(store: Any, cid: str, outcome: Outcome, user_mid: int | None = N
     (what ``termchat history`` shows for it)."""
     from .store import NO_REPLY_PREFIX
 
-    if not (outcome.text or outcome.reasoning):
+    if not (outcome.text or outcome.reasoning or outcome.tool_rounds):
         if user_mid is not None:
             store.update_message(user_mid, error=NO_REPLY_PREFIX + outcome.stop_reason())
         return None
@@ -150,6 +213,7 @@ def store_reply(store: Any, cid: str, outcome: Outcome, user_mid: int | None = N
         finish_reason=outcome.finish_reason,
         **({"cached": True} if outcome.cached else {}),
         interrupted=outcome.interrupted or outcome.error is not None,
+        tool_rounds=[{k: v for k, v in r.items() if k != "round"} for r in outcome.tool_rounds] or None,
         error=outcome.error.message if outcome.error else (
             outcome.stop_reason() if outcome.signal is not None or outcome.output_closed else None
         ),

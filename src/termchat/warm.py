@@ -28,8 +28,10 @@ is not inflated by ``\\uXXXX`` escapes), at most :data:`MAX_LINE_BYTES` bytes. T
 ``{"op": "chat", "version": V, "protocol": P, "request": {...}, "model": {...}, "config":
 {...}}``; the server answers ``{"accepted": true}``, then ``{"event": {...}}`` lines (see
 :func:`termchat.core.types.event_to_dict`), then ``{"done": true}`` or ``{"error": {...}}``
-(:meth:`TermchatError.to_dict`). The client closing the connection cancels the request (the
-provider stream is closed). ``{"op": "status"}`` and ``{"op": "stop"}`` manage the core. The
+(:meth:`TermchatError.to_dict`). With tools (protocol 2), after a round's ``ToolCall`` events
+the server sends ``{"awaiting": "tool_results"}`` and reads one ``{"tool_results": [...]}``
+line the client sends on the same connection (the tools run in the client's process). The
+client closing the connection cancels the request (the provider stream is closed). ``{"op": "status"}`` and ``{"op": "stop"}`` manage the core. The
 server checks every request against one schema (``termchat.warm_server.parse_request``): a
 line that is too long, not UTF-8, not JSON, or has a field of the wrong type is answered with
 ``{"error": {"type": "protocol", ...}}`` (:class:`ProtocolError`), one line in the core's log,
@@ -377,13 +379,17 @@ def _settings(config: Any) -> dict[str, Any]:
 
 
 def request_events_sync(
-    req: Any, rm: Any, config: Any, sock: Path | None = None, on_open: Any = None
+    req: Any, rm: Any, config: Any, sock: Path | None = None, on_open: Any = None,
+    answer: Any = None,
 ) -> Iterator[Any]:
     """Run a chat request on the warm core and yield its events — a blocking client (plain
     sockets: asyncio's import alone would cost ~50 ms). Closing the generator, or Ctrl+C while
     it waits, closes the connection, which cancels the request in the core. ``on_open(socket)``
     is called once the core accepted the request: another thread may ``shutdown()`` that
     socket to end a read that is waiting (``termchat chat`` cancels that way).
+
+    Tools: on ``{"awaiting": "tool_results"}`` the round's calls go to ``answer(calls)`` (run
+    here) and its ``ToolResult`` list back as one line; ``None`` (cancelled) ends the stream.
 
     Raises:
         WarmUnavailable: no core, another version, or no acknowledgement — nothing was shown
@@ -392,10 +398,12 @@ def request_events_sync(
             :class:`ConnectionFailedError` when the core died or went silent mid-answer (the
             text so far is the caller's to keep).
     """
-    from .core.types import event_from_dict
+    from .core.types import ToolCall, ToolResult, event_from_dict
+    from .warm_protocol import tool_results_line
 
     payload = {"request": _request_dict(req), "model": asdict(rm), "config": _settings(config)}
     s, f = _open("chat", payload, sock)
+    calls: list[Any] = []
     try:
         if on_open is not None:
             on_open(s)
@@ -403,7 +411,17 @@ def request_events_sync(
         while True:
             data = _read(f, "the warm core stopped in the middle of the answer")
             if "event" in data:
-                yield event_from_dict(data["event"])
+                ev = event_from_dict(data["event"])
+                if isinstance(ev, ToolCall):
+                    calls.append(ev)
+                yield ev
+            elif data.get("awaiting") == "tool_results":
+                results = answer(calls) if answer else [ToolResult(
+                    c.id, c.name, "error: no tools here", ok=False, round=c.round) for c in calls]
+                if results is None:
+                    return
+                calls = []
+                s.sendall(encode_message(tool_results_line(results)))
             elif "error" in data:
                 raise TermchatError.from_dict(data["error"])
             elif data.get("done"):

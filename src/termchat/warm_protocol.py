@@ -15,7 +15,11 @@ from typing import Any
 
 from .core.errors import UsageError
 
-PROTOCOL = 1
+PROTOCOL = 2
+"""2 (#13): chat requests may carry ``tools``/``max_rounds`` and tool messages; the core may send
+``{"awaiting": "tool_results"}`` after a round's ToolCall events and then reads one
+``{"tool_results": [...]}`` line from the client (:func:`tool_results_from`). Requests without
+tools are exchanged as in 1."""
 START_DELAY = 1.0  # seconds a new core waits before importing the provider core
 MiB = 1024 * 1024
 MAX_LINE_BYTES = 64 * MiB
@@ -113,7 +117,7 @@ def _request_dict(req: Any) -> dict[str, Any]:
 def _request_from(d: dict[str, Any]) -> Any:
     import base64
 
-    from .core.types import Attachment, ChatRequest, Message
+    from .core.types import Attachment, ChatRequest, Message, ToolCall
 
     msgs = [
         Message(
@@ -121,9 +125,55 @@ def _request_from(d: dict[str, Any]) -> Any:
             m["content"],
             [Attachment(a["mime"], base64.b64decode(a["data"], validate=True), a.get("name", ""))
              for a in m.get("attachments", [])],
+            [ToolCall(**c) for c in m.get("tool_calls", [])],
+            m.get("tool_call_id"),
         )
         for m in d.pop("messages")
     ]
     return ChatRequest(messages=msgs, **d)
+
+
+def tool_results_line(results: list[Any]) -> dict[str, Any]:
+    """The client's answer to ``{"awaiting": "tool_results"}``: ``{"tool_results": [ToolResult
+    fields…]}``."""
+    return {"tool_results": [asdict(r) for r in results]}
+
+
+def tool_results_from(line: bytes, calls: list[Any]) -> list[Any]:
+    """The :class:`~termchat.core.types.ToolResult` list of a client's ``tool_results`` line,
+    checked: UTF-8 JSON, at most :data:`MAX_LINE_BYTES`, an object with ``tool_results`` a list
+    of objects with ``id`` and ``content`` strings (``name`` string, ``ok`` bool,
+    ``duration_s`` number, ``round`` int optional), one for each of ``calls`` by id.
+
+    Raises:
+        ProtocolError: anything else (the request ends with that error).
+    """
+    import json
+
+    from .core.types import ToolResult
+
+    if len(line) > MAX_LINE_BYTES:
+        raise ProtocolError(f"tool results line longer than {MAX_LINE_BYTES} bytes")
+    try:
+        msg = json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise ProtocolError("tool results are not UTF-8 JSON") from None
+    items = msg.get("tool_results") if isinstance(msg, dict) else None
+    if not isinstance(items, list):
+        raise ProtocolError("expected a {\"tool_results\": [...]} line")
+    kinds = {"id": str, "name": str, "content": str, "ok": bool, "duration_s": (int, float),
+             "round": int}
+    out = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not {"id", "content"} <= item.keys():
+            raise ProtocolError(f"tool_results[{i}] needs id and content")
+        for k, v in item.items():
+            if k not in kinds or not isinstance(v, kinds[k]) or (k != "ok" and isinstance(v, bool)):
+                raise ProtocolError(f"tool_results[{i}].{k} is not a field of the protocol "
+                                    "or has the wrong type")
+        out.append(ToolResult(**{"name": "", **item}))
+    if sorted(r.id for r in out) != sorted(c.id for c in calls):
+        raise ProtocolError("tool_results do not answer the calls the core sent")
+    return out
 
 

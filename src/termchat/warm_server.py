@@ -70,11 +70,13 @@ _SCHEMAS: dict[str, dict[str, str]] = {
         "kind": "str?", "gateway": "obj?",
     },
     "attachment": {"mime!": "str", "data!": "str", "name": "str"},
-    "message": {"role!": "role", "content!": "str", "attachments": "[attachment]"},
+    "tool_call": {"id!": "str", "name!": "str", "arguments!": "str", "round": "int"},
+    "message": {"role!": "role", "content!": "str", "attachments": "[attachment]",
+                "tool_calls": "[tool_call]", "tool_call_id": "str?"},
     "chat_request": {
         "model!": "str", "messages!": "[message]", "options": "obj", "stream": "bool",
         "api_base": "str?", "api_key": "str?", "timeout": "num?",
-        "conversation_id": "str?",
+        "conversation_id": "str?", "tools": "[obj]", "max_rounds": "int",
     },
     "image_request": {
         "model!": "str", "prompt!": "str", "options": "obj", "api_base": "str?",
@@ -93,7 +95,7 @@ _OPS: dict[str, dict[str, str]] = {
     "speech": {"request!": "speech_request", "model!": "model", "config": "config"},
     "live_models": {"config_data!": "obj", "config_path!": "str", "timeout": "num"},
 }
-_ROLES = ("system", "user", "assistant")
+_ROLES = ("system", "user", "assistant", "tool")
 _SIMPLE = {
     "str": lambda v: isinstance(v, str),
     "num": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
@@ -295,14 +297,16 @@ class WarmServer:
         writer.write(json.dumps(obj, ensure_ascii=False).encode() + b"\n")
         await writer.drain()
 
-    async def _guarded(self, work: Any, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _guarded(self, work: Any, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                       watch: Any = None) -> None:
         """Run the coroutine ``work`` while watching the client: when it hangs up (Ctrl+C), the
         work is cancelled, which closes the provider stream. Errors the work did not report
-        itself are mapped and sent."""
+        itself are mapped and sent. ``watch``: the coroutine that ends when the client is
+        gone (default: a read of one byte)."""
         from .core import engine
 
         task = asyncio.create_task(work)
-        hangup = asyncio.create_task(reader.read(1))  # b"" when the client goes away
+        hangup = asyncio.create_task(watch or reader.read(1))  # ends when the client goes away
         done, _ = await asyncio.wait({task, hangup}, return_when=asyncio.FIRST_COMPLETED)
         if task not in done:
             task.cancel()
@@ -324,8 +328,9 @@ class WarmServer:
         return rm
 
     async def _chat(self, msg: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        from .core import engine
+        from .core import toolrounds
         from .core.types import event_to_dict
+        from .warm_protocol import tool_results_from
 
         req = _build(_request_from, msg["request"], "chat.request")
         rm = self._model(msg)
@@ -333,15 +338,28 @@ class WarmServer:
         self.served += 1
         await self._send(writer, {"accepted": True})
 
+        inbox: asyncio.Queue[bytes] = asyncio.Queue()
+
+        async def listen() -> None:
+            """The client's lines after the request (tool results) into ``inbox``; returns
+            when it hangs up."""
+            while line := await reader.readline():
+                await inbox.put(line)
+
+        async def answer(calls: list[Any]) -> list[Any]:
+            # the ToolCall events are out; the client runs the tools and answers on this line
+            await self._send(writer, {"awaiting": "tool_results"})
+            return tool_results_from(await inbox.get(), calls)
+
         async def pump() -> None:
             try:
-                async for ev in engine.stream_chat(req, cfg, rm):
+                async for ev in toolrounds.stream_rounds(req, cfg, rm, answer):
                     await self._send(writer, {"event": event_to_dict(ev)})
                 await self._send(writer, {"done": True})
             except TermchatError as err:
                 await self._send(writer, {"error": err.to_dict()})
 
-        await self._guarded(pump(), reader, writer)
+        await self._guarded(pump(), reader, writer, listen() if req.tools else None)
 
     async def _call(self, msg: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """``image``, ``speech`` and ``live_models``: one result, with ``{"notice"}`` lines

@@ -134,6 +134,7 @@ _FAMILY_KEYS = {
         "disconnect_after",
         "disconnect_mode",
         "tokens_per_second",
+        "tool_calls", "arg_pieces", "indexless",  # tests/support/fake_tools.py
     },
     "images": {"image"},
     "speech": {"speech"},
@@ -950,6 +951,14 @@ class _Handler(BaseHTTPRequestHandler):
         if "error" in spec:
             self._stall_before(spec)
             self._send_error_spec(spec, ollama=ollama)
+            return
+        if spec.get("tool_calls") and not ollama:  # scripted tool calls: tests/support/fake_tools.py
+            try:
+                from tests.support.fake_tools import chat_with_tools
+            except ImportError:  # run as a script: tests/support is on sys.path
+                from fake_tools import chat_with_tools  # type: ignore[no-redef]
+
+            chat_with_tools(self, spec, body)
             return
         text = _last_user_text(body["messages"]) if spec.get("echo") else str(spec.get("text", ""))
         chunk = int(spec.get("chunk") or 1)

@@ -67,3 +67,61 @@ def read_terminal(master: int, proc: subprocess.Popen, timeout: float) -> bytes:
             proc.kill()
             proc.wait()
     return bytes(out)
+
+
+def run_with_terminal(
+    home: Path,
+    *args: str,
+    answers: list[tuple[bytes, bytes]],
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 120,
+) -> tuple[int, str, bytes]:
+    """Run ``python -m termchat ARGS`` as a session leader whose controlling terminal is a
+    pseudo-terminal holding its stdin and stderr (``/dev/tty`` works; stdout is a pipe).
+    ``answers``: ``(prompt, reply)`` pairs — each ``reply`` is typed once ``prompt`` has
+    appeared on the terminal, in order. Returns ``(returncode, stdout text, terminal bytes)``."""
+    import fcntl
+    import termios
+
+    master, slave = pty.openpty()
+
+    def become_terminal_owner() -> None:
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "termchat", *args],
+        stdin=slave, stdout=subprocess.PIPE, stderr=slave,
+        env=clean_env(home, **(env or {})), cwd=str(cwd or home),
+        start_new_session=True, preexec_fn=become_terminal_owner,
+    )
+    os.close(slave)
+    term = bytearray()
+    pending = list(answers)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                term += chunk
+                if pending and pending[0][0] in term:
+                    prompt, reply = pending.pop(0)
+                    term = term.replace(prompt, prompt + b"<answered>", 1)
+                    os.write(master, reply)
+            elif proc.poll() is not None:
+                break
+        assert proc.stdout is not None
+        out = proc.stdout.read().decode("utf-8", "replace")
+        proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, out, bytes(term)

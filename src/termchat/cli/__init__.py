@@ -88,6 +88,9 @@ def _register() -> None:
     from . import cache  # spend-A
 
     cache.register(app)
+    from . import mcp
+
+    mcp.register(app)
 
 
 _register()
@@ -141,6 +144,8 @@ def _fast_exit(code: int) -> None:
     its event loop still running."""
     if "litellm" not in sys.modules or os.environ.get("TERMCHAT_DEBUG"):
         return
+    if "termchat.client.mcp" in sys.modules:  # os._exit skips atexit: stop MCP servers first
+        sys.modules["termchat.client.mcp"].shutdown()
     import logging
 
     try:

@@ -26,6 +26,11 @@ flushed as it arrives (control characters neutralised unless --raw). Notices, us
 go to stderr. The exchange is stored in the history (continue it with -c, or here and in
 `termchat chat` with --cid ID) unless --no-log.
 
+Tools (-T NAME, repeatable: a built-in — files, fetch, time, shell —, every tool of the MCP
+server NAME, or one as NAME.tool; config tools.enabled): on a terminal each call is shown on
+stderr and asks y / n / always; without a terminal the tools named with -T (and config
+tools.allow) run, the shell tool only with --yes. One line per call on stderr.
+
 --key puts the key in this process's command line, which other users of the machine can read
 (ps); prefer --key-env NAME (the key is read from that environment variable) or `termchat keys
 set`.
@@ -167,7 +172,7 @@ def _routing(name: str, config: Any, api_base: str | None, key: str | None,
 
 def register(app: typer.Typer) -> None:
     """Add the ``ask`` command to ``app``."""
-    from .complete import complete_cid, complete_model, complete_preset
+    from .complete import complete_cid, complete_model, complete_preset, complete_tool
 
     @app.command("ask", help=HELP)
     def ask(
@@ -193,6 +198,15 @@ def register(app: typer.Typer) -> None:
         over_budget: bool = typer.Option(False, "--over-budget", help="Send this request even if it passes a budget limit."),
         fallback: list[str] = typer.Option(None, "--fallback", metavar="MODEL", help=FALLBACK_HELP, autocompletion=complete_model),  # spend-A
         cache: bool = typer.Option(None, "--cache/--no-cache", help=CACHE_HELP, show_default=False),  # spend-A
+        tool: list[str] = typer.Option(
+            None, "-T", "--tool", metavar="NAME",
+            help="Enable a tool: files, fetch, time, shell, an MCP server NAME or NAME.tool (repeatable).",
+            autocompletion=complete_tool,
+        ),
+        yes: bool = typer.Option(False, "--yes", help="Run every tool call without asking."),
+        root: list[str] = typer.Option(
+            None, "--root", metavar="DIR", help="A folder the file tools may read besides the working directory (repeatable).",
+        ),
     ) -> None:
         code = run_ask(
             prompt=" ".join(prompt or []),
@@ -213,6 +227,9 @@ def register(app: typer.Typer) -> None:
             cache=cache,  # spend-A
             preset=preset,
             over_budget=over_budget,
+            tools=list(tool or []),
+            yes=yes,
+            roots=list(root or []),
         )
         if code:
             raise typer.Exit(code)
@@ -238,6 +255,9 @@ def run_ask(
     over_budget: bool = False,
     fallbacks: list[str] | None = None,
     cache: bool | None = None,
+    tools: list[str] | None = None,
+    yes: bool = False,
+    roots: list[str] | None = None,
 ) -> int:
     """The ``ask`` flow; returns the exit code (raises :class:`TermchatError` before any request
     is made, for bad input or configuration).
@@ -259,10 +279,13 @@ def run_ask(
         config.overrides["warm_core.enabled"] = False
     text = build_prompt(prompt, read_stdin(int(config.get("max_input_bytes"))))
     typed_options = {k: parse_option_value(v) for k, v in options.items()}
-    preset_fallbacks: list[str] = []  # spend-B: -p NAME (flags win over the preset)
+    preset_fallbacks: list[str] = []  # -p NAME (flags win over the preset)
     if preset:
-        model, system, typed_options, preset_fallbacks = apply_preset(
+        from .spending import apply_preset
+
+        model, system, typed_options, preset_fallbacks, preset_tools = apply_preset(
             config, preset, model, system, typed_options)
+        tools = tools or preset_tools
 
     logging_on = not no_log and bool(config.get("log"))
     store = Store() if (logging_on or continue_ or cid) else None
@@ -292,25 +315,34 @@ def run_ask(
     if conv is not None:
         typed_options = {**conv.options, **typed_options}
 
+    from .tools_cli import toolset_for_ask
+
+    toolset = toolset_for_ask(config, tools or [], yes, roots or [])
     req = ChatRequest(
         model=rm.id, messages=messages, options=typed_options, stream=stream,
         api_base=api_base, api_key=key,
     )
+    if toolset is not None:
+        req.tools, req.max_rounds = toolset.schemas(), toolset.max_rounds
 
-    hold = budget_hold(config, store, rm.id, messages, typed_options, over_budget)  # spend-B
+    from .spending import budget_hold
+
+    hold = budget_hold(config, store, rm.id, messages, typed_options, over_budget)
 
     with SignalGuard() as guard:  # from here on, SIGTERM stores what arrived
         return _run(
             req, config, rm, store, conv, text, typed_options, guard,
             model=model, system=system, sys_prompt=sys_prompt, logging_on=logging_on,
             as_json=as_json, raw=raw, show_usage=show_usage, hold=hold, routing=routing,
+            toolset=toolset,
         )
 
 
 def _run(req: Any, config: Any, rm: Any, store: Any, conv: Any, text: str,
          typed_options: dict[str, Any], guard: Any, *, model: str | None, system: str | None,
          sys_prompt: str | None, logging_on: bool, as_json: bool, raw: bool,
-         show_usage: bool, hold: Any = None, routing: Any = None) -> int:
+         show_usage: bool, hold: Any = None, routing: Any = None,
+         toolset: Any = None) -> int:
     """Store the question, run the request, store the reply, print JSON/usage/errors; returns
     the exit code."""
     import os
@@ -339,7 +371,7 @@ def _run(req: Any, config: Any, rm: Any, store: Any, conv: Any, text: str,
     req.conversation_id = conv_id  # told to a gateway (core.gateway), to no one else
     outcome = Outcome(model=rm.id)
     stream_to_terminal(req, config, rm, outcome, as_json=as_json, raw=raw, guard=guard,
-                       routing=routing)
+                       routing=routing, tools=toolset)
 
     assistant_mid = None
     if logging_on and store is not None and conv_id is not None:
@@ -369,6 +401,9 @@ def _run(req: Any, config: Any, rm: Any, store: Any, conv: Any, text: str,
         }
         if outcome.reasoning:
             doc["reasoning"] = outcome.reasoning
+        if outcome.tool_rounds:
+            doc["tool_rounds"] = [{k: v for k, v in r.items() if k != "round"}
+                                  for r in outcome.tool_rounds]
         if outcome.error is not None:
             doc["error"] = outcome.error.to_dict()
         if not outcome.output_closed:
@@ -416,78 +451,3 @@ def format_usage(o: Any) -> str:
     cost = "cost unknown" if o.cost_usd is None else f"${o.cost_usd:.6f}"
     ttft = f" (first token {o.ttft_s:.2f} s)" if o.ttft_s is not None else ""
     return f"usage: {tokens}, {cost}, {o.duration_s:.2f} s{ttft} — {o.model}"
-
-
-# -- spend-B: presets (-p) and budgets (--over-budget) ----------------------------------------
-
-
-def apply_preset(config: Any, name: str, model: str | None, system: str | None,
-                 options: dict[str, Any]) -> tuple[str | None, str | None, dict[str, Any], list[str]]:
-    """``-p NAME``: the preset's model, system prompt and options under the flags given
-    (``-m``/``-s`` win; ``-o`` values win per option). Returns ``(model, system, options,
-    fallbacks)``; the preset's tools are kept in the config for the tools feature.
-
-    Raises:
-        UsageError: no preset of that name (exit 2).
-    """
-    from ..client.presets import get_preset
-
-    p = get_preset(config, name)
-    return (model or p.model, system if system is not None else p.system,
-            {**p.options, **options}, list(p.fallbacks))
-
-
-def budget_hold(config: Any, store: Any, model_id: str, messages: list[Any],
-                options: dict[str, Any], over_budget: bool) -> Any:
-    """Check the budget limits for this request and hold its estimated cost
-    (:func:`termchat.client.budget.reserve`); prints the 80 % notices on stderr. Returns the
-    :class:`~termchat.client.budget.Hold` to finish once the reply is stored.
-
-    Raises:
-        BudgetExceeded: a limit would be passed and not ``over_budget`` (exit 1).
-    """
-    from ..client import budget
-    from ..core.catalog import model_info
-    from ..render import stderr_line
-
-    if not budget.limits(config, budget.provider_of(model_id)):
-        return budget.Hold()
-    if store is None:
-        from ..store import Store
-
-        store = Store()
-    estimate = budget.estimate_usd(model_info(model_id), messages, options)
-    hold = budget.reserve(config, store, model_id, estimate, over_budget=over_budget)
-    for line in hold.notices:
-        stderr_line(f"termchat: {line}", style="yellow")
-    return hold
-
-
-def media_hold(config: Any, model_id: str, estimate: float | None, over_budget: bool) -> Any:
-    """:func:`budget_hold` for ``image`` and ``speak``: hold ``estimate`` USD (the catalog's
-    price of the request; ``None``: unpriced, 0). Finish it with the result's cost
-    (``hold.finish(cost, model)``); if the process ends first, its hold stops counting.
-
-    Raises:
-        BudgetExceeded: a limit would be passed and not ``over_budget`` (exit 1).
-    """
-    from ..client import budget
-    from ..render import stderr_line
-    from ..store import Store
-
-    if not budget.limits(config, budget.provider_of(model_id)):
-        return budget.Hold()
-    hold = budget.reserve(config, Store(), model_id, float(estimate or 0.0),
-                          over_budget=over_budget)
-    for line in hold.notices:
-        stderr_line(f"termchat: {line}", style="yellow")
-    return hold
-
-
-def speech_estimate(info: dict[str, Any], text: str) -> float:
-    """USD of speaking ``text`` at the catalog's ``input_cost_per_character`` (else
-    ``input_cost_per_token`` × characters / 4); 0 when unpriced."""
-    per_char = info.get("input_cost_per_character")
-    if per_char is not None:
-        return float(per_char) * len(text)
-    return float(info.get("input_cost_per_token") or 0) * -(-len(text) // 4)

@@ -48,11 +48,14 @@ def register(app: typer.Typer) -> None:
         if no_warm:
             config.overrides["warm_core.enabled"] = False
         options = {k: parse_option_value(v) for k, v in split_options(option or []).items()}
-        preset_fallbacks: list[str] = []  # spend-B: -p NAME under the flags
+        preset_fallbacks: list[str] = []  # -p NAME under the flags
         if preset:
-            from .ask import apply_preset
+            from .spending import apply_preset
 
-            model, system, options, preset_fallbacks = apply_preset(config, preset, model, system, options)
+            model, system, options, preset_fallbacks, preset_tools = apply_preset(
+                config, preset, model, system, options)
+            if preset_tools:  # the preset's tools are the chat's enabled tools
+                config.overrides["tools.enabled"] = preset_tools
         name = None
         if model:
             name = resolve_model(model, config, require_key=False).id  # a typo fails here, exit 2

@@ -251,6 +251,41 @@ def complete_provider(incomplete: str) -> list[Candidate]:
     return _safe(run, incomplete)
 
 
+def complete_mcp_server(incomplete: str) -> list[Candidate]:
+    """MCP servers declared in the config (``[mcp.servers.NAME]``), each described by its
+    command or URL, for ``termchat mcp tools``; no server is started."""
+
+    def run(incomplete: str) -> list[Candidate]:
+        servers = _table(_table(_config_data(), "mcp"), "servers")
+        out: list[Candidate] = []
+        for name, srv in servers.items():
+            if not name.startswith(incomplete) or not isinstance(srv, dict):
+                continue
+            target = srv.get("url") or srv.get("command")
+            out.append((name, _help(str(target))) if isinstance(target, str) else name)
+        return out
+
+    return _safe(run, incomplete)
+
+
+#: The built-in tool groups of ``ask -T`` (termchat.client.tools.builtins), described.
+BUILTIN_TOOLS = {"files": "read a file / list a folder (working directory, --root)",
+                 "fetch": "fetch a URL as text", "time": "the current date and time",
+                 "shell": "run a shell command (asks every time)"}
+
+
+def complete_tool(incomplete: str) -> list[Candidate]:
+    """``ask -T``: the built-in tools, then the MCP servers of the config (no server is
+    started, so their single tools are not listed)."""
+
+    def run(incomplete: str) -> list[Candidate]:
+        out: list[Candidate] = [(k, _help(v)) for k, v in BUILTIN_TOOLS.items()
+                                if k.startswith(incomplete)]
+        return out + complete_mcp_server(incomplete)
+
+    return _safe(run, incomplete)
+
+
 # Rich markup tags ("[bold]", "[/]", "[link=…]"), not escaped ones ("\\[aliases]").
 _MARKUP = re.compile(r"(?<!\\)\[/?(?:[a-zA-Z#@][^\[\]]*)?\]")
 

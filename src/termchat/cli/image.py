@@ -250,7 +250,7 @@ def run_image(
     req = ImageRequest(model=rm.id, prompt=text, options=options, api_base=api_base, api_key=key)
     noun = "image" if count == 1 else f"{count} images"
     from ..core.media import image_cost_usd
-    from .ask import media_hold
+    from .spending import media_hold
 
     hold = media_hold(config, rm.id, image_cost_usd(rm, options, count), over_budget)  # spend-B
     images = run_media(

@@ -15,6 +15,9 @@ def _check_provider(provider: str) -> str:
 
     cfg = load_config()
     known = set(PROVIDER_KEY_ENV) | set(all_endpoints(cfg)) | set(providers())
+    from ..mcp_config import servers as mcp_servers  # HTTP MCP servers' bearer tokens
+
+    known |= {s.token_key for s in mcp_servers(cfg.data).values() if s.url}
     if provider not in known:
         import difflib
 

@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 from ..core.errors import TermchatError
-from ..core.types import ChatRequest, Notice, ReasoningDelta, TextDelta
+from ..core.types import ChatRequest, Notice, ReasoningDelta, TextDelta, ToolCall
 from ..render import MarkdownWriter, OutputClosed, PipeWriter, Sanitizer, Spinner, stderr_line
 
 #: Exit code when the reader of standard output went away (128 + SIGPIPE, as a shell reports a
@@ -90,6 +90,7 @@ def stream_to_terminal(
     raw: bool,
     guard: SignalGuard | None = None,
     routing: Any = None,
+    tools: Any = None,
 ) -> None:
     """Run ``req`` and fill ``outcome`` (text, usage, timing, interrupted, signal,
     output_closed, error) through the process's core client (:class:`termchat.client.Core`:
@@ -102,7 +103,10 @@ def stream_to_terminal(
 
     ``routing``: the response cache and fallback chain of the request
     (:class:`termchat.client.routing.Routing`); every request goes through
-    :class:`termchat.client.routing.Routed`."""
+    :class:`termchat.client.routing.Routed`.
+
+    ``tools`` (a :class:`~termchat.client.tools.ToolSet`) runs the model's tool calls here
+    (its ``on_result`` prints their lines; Ctrl+C during a call stops it)."""
     tty = sys.stdout.isatty()
     writer: Any = None
     if not as_json:
@@ -124,8 +128,9 @@ def stream_to_terminal(
                     sys.stderr.flush()
                 except (OSError, ValueError):
                     pass  # the terminal was closed: SIGHUP follows
-        elif isinstance(ev, Notice):
+        elif isinstance(ev, (Notice, ToolCall)):
             spinner.stop()
+        if isinstance(ev, Notice):
             stderr_line(f"termchat: {ev.text}", style="yellow")
 
     from ..client import Core
@@ -139,7 +144,7 @@ def stream_to_terminal(
         if guard is not None and guard.signum is not None:
             raise KeyboardInterrupt  # SIGTERM came before the request started
         with spinner:
-            events = iter(client.chat(req, rm))
+            events = iter(client.chat(req, rm, tools))
             try:
                 for ev in events:
                     handle(ev)

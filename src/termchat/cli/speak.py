@@ -187,7 +187,7 @@ def run_speak(
         check_output_device()  # nothing to keep: fail before paying for a request
 
     label = f"{rm.id}: speaking" + ("" if len(parts) == 1 else f" {len(parts)} parts")
-    from .ask import media_hold, speech_estimate
+    from .spending import media_hold, speech_estimate
 
     cost = speech_estimate(rm.info, content)
     hold = media_hold(config, rm.id, cost, over_budget)  # spend-B

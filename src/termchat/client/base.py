@@ -11,7 +11,7 @@ Notify = Callable[[str], None]
 
 class EventStream(Protocol):
     """The events of one chat request, in order (``TextDelta``, ``ReasoningDelta``, ``Usage``,
-    ``Notice``, ``Finished``). Iterating blocks until the next event; it ends after the last
+    ``Notice``, ``ToolCall``, ``ToolResult``, ``Finished``). Iterating blocks until the next event; it ends after the last
     one, or soon after :meth:`cancel`, and raises the request's :class:`TermchatError`.
 
     Usable from the CLI's main thread (Ctrl+C while it waits raises ``KeyboardInterrupt``
@@ -27,9 +27,11 @@ class EventStream(Protocol):
 class CoreClient(Protocol):
     """Where requests run. Every method blocks; none needs an event loop of the caller's."""
 
-    def chat(self, req: Any, rm: Any) -> EventStream:
+    def chat(self, req: Any, rm: Any, tools: Any = None) -> EventStream:
         """The events of the :class:`~termchat.core.types.ChatRequest` ``req`` for the resolved
-        model ``rm`` (nothing is sent before the stream is iterated)."""
+        model ``rm`` (nothing is sent before the stream is iterated). ``tools``: the
+        :class:`~termchat.client.tools.ToolSet` that answers the request's tool rounds in the
+        iterating thread (``ToolCall``/``ToolResult`` events come through the stream)."""
         ...
 
     def image(self, req: Any, rm: Any, on_notice: Notify | None = None) -> Any:

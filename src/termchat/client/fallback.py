@@ -29,7 +29,7 @@ from ..core.errors import (
     TermchatError,
     TimeoutError_,
 )
-from ..core.types import Finished, Notice, ReasoningDelta, TextDelta
+from ..core.types import Finished, Notice, ReasoningDelta, TextDelta, ToolCall
 
 
 class MissingKeyError(AuthenticationError):
@@ -133,8 +133,8 @@ class FallbackStream:
                 events = iter(stream)
                 try:
                     for ev in events:
-                        if isinstance(ev, (TextDelta, ReasoningDelta)):
-                            started = True
+                        if isinstance(ev, (TextDelta, ReasoningDelta, ToolCall)):
+                            started = True  # text shown or a tool run: never asked twice
                         if isinstance(ev, Finished):
                             self.answered = (req, rm)
                             if self.failures:

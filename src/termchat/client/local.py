@@ -44,6 +44,16 @@ class _End:
         self.exc = exc
 
 
+class _Ask:
+    """The core waits for the results of a round's tool calls (answered by the reader)."""
+
+    __slots__ = ("calls", "fut")
+
+    def __init__(self, calls: list[Any], fut: Any) -> None:
+        self.calls = calls
+        self.fut = fut
+
+
 def _load() -> None:
     from ..core import engine
 
@@ -55,16 +65,27 @@ class LocalStream:
     """The events of ``make()`` (an async generator of core events), run on the loop thread
     and handed over a queue. :meth:`cancel` cancels the request there (which closes the provider
     stream); leaving the iteration early (Ctrl+C, an error of the reader's) does too, and waits
-    up to :data:`CLOSE_WAIT_S` for the stream to be closed."""
+    up to :data:`CLOSE_WAIT_S` for the stream to be closed.
 
-    def __init__(self, make: Callable[[], AsyncIterator[Any]]) -> None:
+    Tools: ``make(answer)`` receives the coroutine function the core awaits for each round's
+    results; it hands the calls to the reading thread, which runs them with ``tools.run``
+    (:class:`~termchat.client.tools.ToolSet`) between two events — the tools run in the
+    front's thread, not on the core's loop. :meth:`cancel` stops a running round too."""
+
+    def __init__(self, make: Callable[..., AsyncIterator[Any]], tools: Any = None) -> None:
         self._make = make
+        self._tools = tools
         self._q: queue.Queue[Any] = queue.Queue()
         self._fut: Any = None
         self._cancelled = threading.Event()
 
+    async def _answer(self, calls: list[Any]) -> list[Any]:
+        fut = asyncio.get_running_loop().create_future()
+        self._q.put(_Ask(calls, fut))
+        return await fut
+
     async def _pump(self) -> None:
-        events = self._make()
+        events = self._make(self._answer)
         end: BaseException | None = None
         try:
             async for ev in events:
@@ -81,6 +102,8 @@ class LocalStream:
     def __iter__(self) -> Iterator[Any]:
         if self._cancelled.is_set():
             return
+        if self._tools is not None:
+            self._tools.reset()
         _load()
         self._fut = asyncio.run_coroutine_threadsafe(self._pump(), LoopThread.loop())
         if self._cancelled.is_set():
@@ -94,11 +117,26 @@ class LocalStream:
                     if item.exc is not None and not isinstance(item.exc, asyncio.CancelledError):
                         raise item.exc
                     return
+                if isinstance(item, _Ask):
+                    if not self._answered(item):
+                        return  # cancelled while the tools ran: the finally stops the request
+                    continue
                 yield item
         finally:
             if not done:
                 self._fut.cancel()
                 self._drain()
+
+    def _answered(self, ask: _Ask) -> bool:
+        """Run a round's calls here and hand the results to the core; False when cancelled."""
+        from .tools.run import answer_round
+
+        results = answer_round(self._tools, ask.calls, self._cancelled)
+        if results is None:
+            return False
+        loop = LoopThread.loop()
+        loop.call_soon_threadsafe(lambda: ask.fut.done() or ask.fut.set_result(results))
+        return True
 
     def _drain(self) -> None:
         """Wait (up to :data:`CLOSE_WAIT_S`) until the cancelled request has closed its
@@ -115,6 +153,8 @@ class LocalStream:
 
     def cancel(self) -> None:
         self._cancelled.set()
+        if self._tools is not None:
+            self._tools.cancel()
         fut = self._fut
         if fut is not None:
             fut.cancel()
@@ -126,10 +166,13 @@ class LocalCore:
     def __init__(self, config: Any) -> None:
         self.config = config
 
-    def chat(self, req: Any, rm: Any) -> LocalStream:
-        from ..core import engine
+    def chat(self, req: Any, rm: Any, tools: Any = None) -> LocalStream:
+        """The events of ``req``; ``tools`` (a :class:`~termchat.client.tools.ToolSet`)
+        answers its tool rounds in the iterating thread."""
+        from ..core import toolrounds
 
-        return LocalStream(lambda: engine.stream_chat(req, self.config, rm))
+        return LocalStream(lambda answer: toolrounds.stream_rounds(req, self.config, rm, answer),
+                           tools)
 
     def run(self, make: Callable[[], Any]) -> Any:
         """The result of the coroutine ``make()``, run on the loop thread; Ctrl+C (or any

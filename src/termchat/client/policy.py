@@ -61,8 +61,12 @@ class Core:
 
     # -- CoreClient ----------------------------------------------------------------------------
 
-    def chat(self, req: Any, rm: Any) -> EventStream:
-        return _PolicyStream(self, req, rm)
+    def chat(self, req: Any, rm: Any, tools: Any = None) -> EventStream:
+        """The events of ``req`` for ``rm``. ``tools`` (a
+        :class:`~termchat.client.tools.ToolSet`, with ``req.tools = tools.schemas()``) runs
+        the model's tool calls in this process — between events, in the iterating thread —
+        whether the warm core or this process serves the request."""
+        return _PolicyStream(self, req, rm, tools)
 
     def _media(self, op: str, req: Any, rm: Any, on_notice: Notify | None) -> Any:
         if self.use_warm:
@@ -160,9 +164,10 @@ class _PolicyStream:
     """A chat stream from the warm core, or — when it does not take the request, which is
     known before any event — from this process."""
 
-    def __init__(self, core: Core, req: Any, rm: Any) -> None:
+    def __init__(self, core: Core, req: Any, rm: Any, tools: Any = None) -> None:
         self._core = core
         self._args = (req, rm)
+        self._tools = tools
         self._current: Any = None
         self._cancelled = False
 
@@ -176,7 +181,7 @@ class _PolicyStream:
         core = self._core
         req, rm = self._args
         if core.use_warm:
-            events = iter(self._use(core.warm_core().chat(req, rm)))
+            events = iter(self._use(core.warm_core().chat(req, rm, self._tools)))
             try:
                 try:
                     first = next(events)
@@ -192,7 +197,7 @@ class _PolicyStream:
                 events.close()  # type: ignore[attr-defined]
         if self._cancelled:
             return
-        yield from self._use(core.local().chat(req, rm))
+        yield from self._use(core.local().chat(req, rm, self._tools))
 
     def cancel(self) -> None:
         self._cancelled = True

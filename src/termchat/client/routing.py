@@ -86,16 +86,19 @@ class Routed:
             self._cache = ResponseCache(float(self.config.get("cache.ttl_seconds")))
         return self._cache
 
-    def chat(self, req: Any, rm: Any) -> EventStream:
+    def chat(self, req: Any, rm: Any, tools: Any = None) -> EventStream:
         """The events of ``req``: replayed from the cache on a hit (the returned stream has
-        ``cached = True``), else from the chain's first model that answers."""
+        ``cached = True``), else from the chain's first model that answers. ``tools`` (a
+        :class:`~termchat.client.tools.ToolSet`, or ``None``) answers the model's tool calls in
+        this process; a request with tools is never answered from, nor written to, the cache
+        (a tool's result depends on the moment and the machine)."""
         from .cache import cacheable, enabled
         from .fallback import FallbackStream
 
         key = None
         note = None
         if enabled(self.config, self.routing.cache):
-            why = cacheable(req.options, self.config)
+            why = "tools are enabled" if req.tools else cacheable(req.options, self.config)
             if why is None:
                 from .cache import CachedStream, request_key
 
@@ -105,7 +108,9 @@ class Routed:
                     return CachedStream(entry)
             elif self.routing.cache:
                 note = f"not cached: {why}"
-        stream = FallbackStream(self.core.chat, req, rm, self.routing.chain, self.config,
+        send = self.core.chat if tools is None else (
+            lambda r, m: self.core.chat(r, m, tools))
+        stream = FallbackStream(send, req, rm, self.routing.chain, self.config,
                                 self.before_send)
         if key is None and note is None:
             return stream

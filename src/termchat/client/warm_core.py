@@ -27,12 +27,21 @@ class WarmStream:
     shuts the connection, which ends a read that waits and cancels the request in the core.
 
     Iterating raises :class:`~termchat.warm.WarmUnavailable` when the core did not take the
-    request — always before the first event, so the caller can run it elsewhere."""
+    request — always before the first event, so the caller can run it elsewhere.
 
-    def __init__(self, req: Any, rm: Any, config: Any, sock: Path | None) -> None:
+    ``tools`` (a :class:`~termchat.client.tools.ToolSet`) answers the core's tool rounds in the
+    iterating thread; :meth:`cancel` stops a running round too."""
+
+    def __init__(self, req: Any, rm: Any, config: Any, sock: Path | None, tools: Any = None) -> None:
         self._args = (req, rm, config, sock)
+        self._tools = tools
         self._cancelled = threading.Event()
         self._conn: Any = None
+
+    def _answer(self, calls: list[Any]) -> Any:
+        from .tools.run import answer_round
+
+        return answer_round(self._tools, calls, self._cancelled)
 
     def _opened(self, s: Any) -> None:
         self._conn = s
@@ -43,7 +52,10 @@ class WarmStream:
         if self._cancelled.is_set():
             return
         req, rm, config, sock = self._args
-        events = warm.request_events_sync(req, rm, config, sock, on_open=self._opened)
+        if self._tools is not None:
+            self._tools.reset()
+        events = warm.request_events_sync(req, rm, config, sock, on_open=self._opened,
+                                          answer=self._answer)
         try:
             for ev in events:
                 if self._cancelled.is_set():
@@ -60,6 +72,8 @@ class WarmStream:
 
     def cancel(self) -> None:
         self._cancelled.set()
+        if self._tools is not None:
+            self._tools.cancel()
         s = self._conn
         if s is not None:
             _shut(s)
@@ -74,8 +88,9 @@ class WarmCore:
         self.config = config
         self.sock = sock
 
-    def chat(self, req: Any, rm: Any) -> WarmStream:
-        return WarmStream(req, rm, self.config, self.sock)
+    def chat(self, req: Any, rm: Any, tools: Any = None) -> WarmStream:
+        """The events of ``req``; ``tools`` (a ToolSet) answers its tool rounds here."""
+        return WarmStream(req, rm, self.config, self.sock, tools)
 
     def _call(self, op: str, req: Any, rm: Any, on_notice: Notify | None) -> dict[str, Any]:
         settings = {k: self.config.get(k) for k in ("timeout", "retries", "retry_max_wait")}

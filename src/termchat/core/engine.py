@@ -29,7 +29,8 @@ from .catalog import ResolvedModel, cost_usd, resolve_model
 from .errors import ConnectionFailedError, TermchatError
 from .faults import classify, retry_after_seconds  # noqa: F401  (retry_after_seconds: re-exported)
 from .settings import Settings
-from .types import ChatRequest, Finished, Notice, ReasoningDelta, TextDelta, Usage
+from .toolwire import CallAccumulator, wire_messages, wire_names, wire_tools
+from .types import ChatRequest, Finished, Notice, ReasoningDelta, TextDelta, ToolCall, Usage
 
 _litellm: Any = None
 _lock = threading.Lock()
@@ -121,6 +122,11 @@ def build_kwargs(req: ChatRequest, rm: ResolvedModel, timeout: float) -> dict[st
     if rm.api_key:
         kwargs["api_key"] = rm.api_key
     kwargs.update(gateway.call_extras(rm, req.conversation_id, chat=True))  # a gateway's attribution
+    if req.tools or any(m.tool_calls for m in req.messages):
+        names = wire_names(req.tools)
+        wire_messages(kwargs["messages"], names)
+        if req.tools:
+            kwargs["tools"] = wire_tools(req.tools, names)
     kwargs.update(req.options)
     return kwargs
 
@@ -135,6 +141,20 @@ def _delta_parts(chunk: Any) -> tuple[str | None, str | None, str | None]:
     text = getattr(delta, "content", None) if delta is not None else None
     reasoning = getattr(delta, "reasoning_content", None) if delta is not None else None
     return text, reasoning, getattr(choice, "finish_reason", None)
+
+
+def _tool_pieces(chunk: Any) -> Any:
+    """The ``tool_calls`` pieces of one streamed chunk's delta, or ``None``."""
+    choices = getattr(chunk, "choices", None) or []
+    delta = getattr(choices[0], "delta", None) if choices else None
+    return getattr(delta, "tool_calls", None) if delta is not None else None
+
+
+def _calls_of(calls: CallAccumulator, req: ChatRequest) -> list[ToolCall]:
+    """The response's tool calls with termchat's names (none when the request had no tools)."""
+    if not calls or not req.tools:
+        return []
+    return calls.calls({w: n for n, w in wire_names(req.tools).items()})
 
 
 def _usage_of(obj: Any) -> tuple[int, int] | None:
@@ -191,8 +211,11 @@ async def stream_chat(
     req: ChatRequest,
     config: Settings | None = None,
     resolved: ResolvedModel | None = None,
-) -> AsyncIterator[TextDelta | ReasoningDelta | Usage | Notice | Finished]:
-    """Run a chat completion and yield its events (see :mod:`termchat.core.types`).
+) -> AsyncIterator[TextDelta | ReasoningDelta | Usage | Notice | ToolCall | Finished]:
+    """Run one chat completion and yield its events (see :mod:`termchat.core.types`). When
+    ``req.tools`` is set, the calls the model made come as ``ToolCall`` events (round 1, in
+    index order) just before ``Finished``; running them and the next rounds are
+    :func:`termchat.core.toolrounds.stream_rounds`'s.
 
     ``config`` gives the settings (:class:`~termchat.core.settings.Settings`: timeouts,
     retries, aliases, endpoints); ``resolved`` skips
@@ -219,6 +242,7 @@ async def stream_chat(
         try:
             async with asyncio.timeout(timeout):
                 resp = await litellm.acompletion(**kwargs)
+            calls = CallAccumulator()
             if not req.stream:
                 text, reasoning = "", None
                 choices = getattr(resp, "choices", None) or []
@@ -228,6 +252,7 @@ async def stream_chat(
                     text = getattr(msg, "content", None) or ""
                     reasoning = getattr(msg, "reasoning_content", None)
                     finish = getattr(choices[0], "finish_reason", None)
+                    calls.feed(getattr(msg, "tool_calls", None))
                 ttft = time.monotonic() - started
                 if reasoning:
                     yield ReasoningDelta(reasoning)
@@ -236,6 +261,8 @@ async def stream_chat(
                 u = _usage_of(resp)
                 if u:
                     yield Usage(u[0], u[1], cost_usd(rm.info, *u))
+                for call in _calls_of(calls, req):
+                    yield call
                 yield Finished(finish, rm.id, time.monotonic() - started, ttft)
                 return
             stream = resp
@@ -267,6 +294,10 @@ async def stream_chat(
                     yield TextDelta(text)
                 if fr:
                     finish = fr
+                pieces = _tool_pieces(chunk)
+                if pieces:
+                    got_text = True  # a call has started: retrying would repeat it
+                    calls.feed(pieces)
                 trimmed = _trim_chunks(stream) or trimmed
                 u = _usage_of(chunk)
                 if u and not usage_seen:
@@ -288,6 +319,8 @@ async def stream_chat(
                     f"the stream from {rm.provider} ended before the answer was complete",
                     hint="try again; the partial answer was kept" if got_text else "try again",
                 )
+            for call in _calls_of(calls, req):
+                yield call
             yield Finished(finish, rm.id, time.monotonic() - started, ttft)
             return
         except asyncio.CancelledError:

@@ -7,6 +7,15 @@ A chat stream is an async iterator of :data:`Event` values, in this order::
 
     Notice* (TextDelta | ReasoningDelta)* Usage? Finished
 
+With tools (``ChatRequest.tools``), each tool round adds, after the round's text::
+
+    (TextDelta | ReasoningDelta)* Usage? ToolCall+ ToolResult+
+
+``ToolCall`` events are the model's requests; the core then waits for the front's answers (the
+client layer runs the tools) and echoes them as ``ToolResult`` events, in the calls' order,
+before the next round. ``Usage`` comes once per round (the fronts add them up); ``Finished``
+once, at the end.
+
 ``Notice`` events (for example "retrying in 2 s") may come before the first delta. Errors are
 raised as :class:`termchat.core.errors.TermchatError` subclasses; the front keeps the text it has
 received so far.
@@ -18,7 +27,7 @@ import base64
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
 
 
 @dataclass
@@ -42,14 +51,33 @@ class Attachment:
 
 @dataclass
 class Message:
-    """One chat message: ``role`` and text ``content``, plus optional image attachments."""
+    """One chat message: ``role`` and text ``content``, plus optional image attachments.
+
+    Tool rounds: an ``assistant`` message may carry the ``tool_calls`` it made (``ToolCall``
+    records); a ``tool`` message carries one call's result in ``content`` and that call's id in
+    ``tool_call_id``."""
 
     role: Role
     content: str
     attachments: list[Attachment] = field(default_factory=list)
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    tool_call_id: str | None = None
 
     def to_provider(self) -> dict[str, Any]:
-        """The OpenAI-format message dict LiteLLM takes (content parts when images are attached)."""
+        """The OpenAI-format message dict LiteLLM takes (content parts when images are attached;
+        ``tool_calls`` / ``tool_call_id`` for tool rounds, with termchat's tool names)."""
+        if self.role == "tool":
+            return {"role": "tool", "tool_call_id": self.tool_call_id or "", "content": self.content}
+        if self.tool_calls:
+            return {
+                "role": self.role,
+                "content": self.content or None,
+                "tool_calls": [
+                    {"id": c.id, "type": "function",
+                     "function": {"name": c.name, "arguments": c.arguments}}
+                    for c in self.tool_calls
+                ],
+            }
         if not self.attachments:
             return {"role": self.role, "content": self.content}
         parts: list[dict[str, Any]] = [{"type": "text", "text": self.content}]
@@ -76,6 +104,13 @@ class ChatRequest:
             the config value.
         conversation_id: the stored conversation this turn belongs to, or ``None``; told to a
             LiteLLM proxy gateway for attribution (:mod:`termchat.core.gateway`), to no one else.
+        tools: the tools the model may call, OpenAI function-tool form
+            (``{"type": "function", "function": {"name", "description", "parameters"}}``) with
+            termchat's names (``fetch_url``, ``time.get_current_time``); the core maps them to
+            names providers accept. Empty: no tool rounds. Sent only to a model the catalog
+            does not list as unable to call functions.
+        max_rounds: most tool rounds in one request (config ``tools.max_rounds``); a model that
+            still calls tools after that gets one last request with ``tool_choice="none"``.
     """
 
     model: str
@@ -86,6 +121,8 @@ class ChatRequest:
     api_key: str | None = None
     timeout: float | None = None
     conversation_id: str | None = None
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    max_rounds: int = 8
 
 
 @dataclass
@@ -175,10 +212,52 @@ class Finished:
     ttft_s: float | None = None
 
 
-Event = TextDelta | ReasoningDelta | Usage | Notice | Finished
+@dataclass
+class ToolCall:
+    """The model asks for a tool to be run.
+
+    Attributes:
+        id: the provider's call id (the result is sent back under it).
+        name: termchat's tool name (``read_file``, ``time.get_current_time`` for the MCP server
+            ``time``), as in ``ChatRequest.tools``; a name the model made up stays as it sent it.
+        arguments: the arguments exactly as the model sent them — a JSON object's text, not
+            checked by the core (malformed JSON is the client's to report back).
+        round: the tool round, from 1.
+    """
+
+    id: str
+    name: str
+    arguments: str
+    round: int = 1
+
+
+@dataclass
+class ToolResult:
+    """A tool's answer, as sent back to the model.
+
+    Attributes:
+        id: the :class:`ToolCall` id it answers.
+        name: the tool's name (as in the call).
+        content: the text the model receives (for a failure: ``error: …``; truncated output
+            ends with a note saying so).
+        ok: False when the call failed, was refused or timed out.
+        duration_s: seconds the tool ran (0 when it did not run).
+        round: the tool round, from 1.
+    """
+
+    id: str
+    name: str
+    content: str
+    ok: bool = True
+    duration_s: float = 0.0
+    round: int = 1
+
+
+Event = TextDelta | ReasoningDelta | Usage | Notice | Finished | ToolCall | ToolResult
 
 _EVENT_TYPES: dict[str, type] = {
-    c.__name__: c for c in (TextDelta, ReasoningDelta, Usage, Notice, Finished)
+    c.__name__: c
+    for c in (TextDelta, ReasoningDelta, Usage, Notice, Finished, ToolCall, ToolResult)
 }
 
 

@@ -151,6 +151,12 @@ class ActionsMixin:
 
         self.push_screen(HelpScreen(self.help_rows(), COMMANDS.help_rows()))
 
+    def action_tools(self: Any) -> None:
+        """List the enabled tools and the MCP servers (what ``/tools`` shows)."""
+        from .tools_ui import show_tools
+
+        show_tools(self)
+
     def termchat_commands(self: Any, screen: Screen) -> Any:
         """The command palette's termchat entries."""
         yield SystemCommand("Switch model", "Pick the model of the next messages", self.action_pick_model)
@@ -166,6 +172,7 @@ class ActionsMixin:
         yield SystemCommand("Rename conversation", "Give the conversation a title", self.action_rename)
         yield SystemCommand("Delete conversation", "Delete it and its messages", self.action_delete)
         yield SystemCommand("Toggle sidebar", "Show or hide the conversation list", self.action_toggle_sidebar)
+        yield SystemCommand("Tools", "The enabled tools and MCP servers (/tools)", self.action_tools)
         yield SystemCommand("Help", "Keys and slash commands", self.action_help)
         yield SystemCommand("Use a preset", "Model, system prompt, options and fallbacks saved "
                             "with `termchat presets save`", self.action_pick_preset)

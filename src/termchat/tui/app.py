@@ -35,7 +35,7 @@ from textual.worker import Worker
 
 from ..core.errors import TermchatError
 from ..render import sanitize
-from . import turns
+from . import tools_ui, turns
 from .actions import ActionsMixin
 from .compare import CompareMixin
 from .conversations import ConversationsMixin
@@ -114,6 +114,8 @@ class ChatApp(ConversationsMixin, CompareMixin, ActionsMixin, MediaMixin, App[No
         self.store = store
         self.core = turns.CoreLink(config, load=load_core)
         self.session = ChatSession(config, store, self.core, model=model, system=system, options=options)
+        self.session.tools.consent = tools_ui.ChatConsent(self)
+        self.session.tools.on_error = self._tool_error
         self._open_cid = conversation_id
         self._continue_last = continue_last
         self._heap_frozen = False  # after the first frame
@@ -233,12 +235,21 @@ class ChatApp(ConversationsMixin, CompareMixin, ActionsMixin, MediaMixin, App[No
         if not self._heap_frozen:
             self._heap_frozen = True
             turns.freeze_heap()
+            tools_ui.prepare(self.config)
         if not main.query(Footer):
             # not awaited: composed after the first frame is shown; it shows the keys when
             # the bindings are next announced
             footer = Footer()
             footer.bindings_changed(main)  # it missed the announcement of the bindings
             main.mount(footer)
+
+    def _tool_error(self, text: str) -> None:
+        """A tool left out (an MCP server that will not start): a notice (from any thread)."""
+        self.call_from_thread(self.notify, sanitize(text), severity="warning", timeout=10,
+                              markup=False)
+
+    def on_unmount(self) -> None:
+        tools_ui.shutdown()  # the MCP servers this chat started
 
     @work(thread=True, group="core-keepalive", exclusive=True)
     def _keep_core(self) -> None:

@@ -24,6 +24,7 @@ from ..core.types import ChatRequest
 from ..turn import Outcome, attachment_records, history_messages, store_reply, title_for
 from . import spend as budget_ui
 from . import turns
+from .tools_ui import ChatTools
 
 
 class NoModel(UsageError):
@@ -106,12 +107,13 @@ class ChatSession:
         self.options: dict[str, Any] = dict(options or {})
         self.compare_models: list[str] | None = None
         self.round: CompareRound | None = None
-        #: spend-A: ``--fallback`` names (``None``: the config's [fallbacks] chains) and
+        #: ``--fallback`` names (``None``: the config's [fallbacks] chains) and
         #: ``--cache`` (``None``: config ``cache.enabled``)
         self.fallbacks: list[str] | None = None
         self.cache: bool | None = None
-        #: spend-B: let the next request pass a budget limit (``chat --over-budget``; once)
+        #: let the next request pass a budget limit (``chat --over-budget``; once)
         self.over_budget = False
+        self.tools = ChatTools(config)  # the conversation's tools (tui/tools_ui.py)
 
     # -- conversations ----------------------------------------------------------------------
 
@@ -132,6 +134,7 @@ class ChatSession:
         if conv.model and not self._model_asked:
             self.model = conv.model
         self._model_asked = False
+        self.tools.forget()
         self.system = conv.system
         self.options = dict(conv.options)
         return self.store.messages(cid)
@@ -139,6 +142,7 @@ class ChatSession:
     def new(self) -> None:
         """Start a new conversation (stored with its first message)."""
         self.conv = None
+        self.tools.forget()
         self.system = None
         self.options = {}
 
@@ -295,9 +299,12 @@ class ChatSession:
         from ..client.routing import Routing
 
         routing = Routing(chain_for(self.config, rm.alias or rm.id, rm.id, self.fallbacks),
-                          self.cache)  # spend-A: fallback chain and response cache
+                          self.cache)  # the fallback chain and the response cache
+        toolset = await self.tools.ready()  # None without tools; may start MCP servers
+        if toolset is not None:
+            req.tools, req.max_rounds = toolset.schemas(), toolset.max_rounds
         await turns.run_stream(req, rm, view if view is not None else Transcript(),
-                               outcome, self.core, routing)
+                               outcome, self.core, routing, tools=toolset)
 
     async def reply(self, rm: Any, view: Any = None, *, question: tuple[int, str] | None = None,
                     outcome: Outcome | None = None) -> Turn:

@@ -92,6 +92,8 @@ def apply_preset(app: Any, name: str) -> bool:
         return False
     app.session.set_system(p.system, dict(p.options))
     app.session.fallbacks = list(p.fallbacks) or None
+    if p.tools:  # the preset's tools join the chat's (as /tools NAME does)
+        app.session.tools.enable(list(p.tools))
     app.update_status()
     app.notify(sanitize(f"preset {p.name}: {p.summary()}"))
     return True

@@ -21,6 +21,8 @@ from ..core.types import (
     Notice,
     ReasoningDelta,
     TextDelta,
+    ToolCall,
+    ToolResult,
 )
 from ..render import Sanitizer
 from ..turn import Outcome
@@ -273,6 +275,7 @@ async def run_stream(
     outcome: Outcome,
     core: CoreLink,
     routing: Any = None,
+    tools: Any = None,
 ) -> None:
     """Stream ``req`` into ``view`` (a :class:`~termchat.tui.widgets.message.MessageView`) and
     fill ``outcome``, through ``core`` (the warm core process, or in-process). Never raises for
@@ -281,14 +284,15 @@ async def run_stream(
     streaming: the caller stores, then calls ``view.finish``.
 
     ``routing`` (:class:`termchat.client.routing.Routing`): the fallback chain and the response
-    cache; a cache hit is replayed without waiting for the core."""
+    cache; a cache hit is replayed without waiting for the core. ``tools``: the conversation's
+    :class:`~termchat.client.tools.ToolSet` (calls shown as blocks, :mod:`.tools_ui`)."""
     from ..core import engine
 
     sanitizer = Sanitizer()
     try:
         from ..client.routing import Routed
 
-        stream = Routed(core.client, core.config, routing).chat(req, rm)
+        stream = Routed(core.client, core.config, routing).chat(req, rm, tools or None)
         if not getattr(stream, "cached", False):  # a cache hit needs no core
             await core.ready(view.set_status)
             view.set_status("waiting for the model…")
@@ -302,6 +306,10 @@ async def run_stream(
                 view.set_status("thinking…")
             elif isinstance(ev, Notice):
                 view.set_status(ev.text)
+            elif isinstance(ev, (ToolCall, ToolResult)):
+                from .tools_ui import show_event
+
+                await show_event(view, ev)
     except asyncio.CancelledError:
         outcome.interrupted = True
     except TermchatError as err:

@@ -78,6 +78,7 @@ class MessageView(Vertical, can_focus=True):
         interrupted: bool = False,
         id: str | None = None,
         parked_width: int | None = None,
+        tool_rounds: list[Any] | None = None,
     ) -> None:
         classes = f"message {role}" + (" interrupted" if interrupted else "")
         super().__init__(id=id, classes=classes)
@@ -87,6 +88,7 @@ class MessageView(Vertical, can_focus=True):
         self.model = model
         self._header_text = header or ("You" if role == "user" else model or "assistant")
         self._parked_width = parked_width
+        self._tool_rounds = tool_rounds  # a stored reply's tool calls, shown as blocks
         # streaming state
         self._streaming = False
         self._pending: list[str] = []
@@ -111,6 +113,7 @@ class MessageView(Vertical, can_focus=True):
             model=row.model,
             interrupted=row.interrupted,
             parked_width=parked_width,
+            tool_rounds=getattr(row, "tool_rounds", None),
         )
 
     def _make_chunks(self, text: str) -> list[Any]:
@@ -123,6 +126,10 @@ class MessageView(Vertical, can_focus=True):
     def compose(self) -> ComposeResult:
         yield Static(Content(sanitize(self._header_text)), classes="msg-header")
         yield Static("", classes="msg-status")
+        if self._tool_rounds:
+            from .toolblock import ToolBlocks, blocks_from_rounds
+
+            yield ToolBlocks(blocks_from_rounds(self._tool_rounds))
         if self.role == "assistant":
             from .reply import MarkdownBody
 
