@@ -134,7 +134,7 @@ SETTINGS: dict[str, Setting] = {
     "budget.monthly_usd": Setting(
         float, None, "Spending limit per calendar month, USD, all providers.", low=0
     ),
-    # spend-A: fallback chains and the response cache (termchat.chains, termchat.client.routing)
+    # fallback chains and the response cache (termchat.chains, termchat.client.routing)
     "fallback_on_auth": Setting(
         bool, False, "Also fall back to the next model of a chain when a key is rejected (401/403)."
     ),
@@ -390,7 +390,7 @@ def _validate(data: dict[str, Any], path: Path, text: str | None = None) -> None
             raise bad(f"endpoints.{name}.kind", '"openai" or "litellm_proxy"')
     check_budget_providers(data, bad)
     check_presets(data, bad)
-    for name, chain in (data.get("fallbacks") or {}).items():  # spend-A: [fallbacks] shapes
+    for name, chain in (data.get("fallbacks") or {}).items():  # [fallbacks] shapes
         if not isinstance(chain, list) or not all(isinstance(m, str) for m in chain):
             raise bad(f"fallbacks.{name}", "a list of model names")
     from .mcp_config import validate as _validate_mcp
@@ -406,7 +406,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
     data, text = _read_toml_text(path)
     _validate(data, path, text)
     cfg = Config(data, path, env)
-    if data.get("fallbacks"):  # spend-A: names that resolve, no loops
+    if data.get("fallbacks"):  # names that resolve, no loops
         from .chains import check as check_chains
 
         check_chains(cfg, text, key_line)

@@ -68,7 +68,7 @@ MIGRATIONS: list[str] = [
         INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
     END;
     """,
-    # spend-B: budget holds (reservations of estimated cost, see termchat.client.budget)
+    # budget holds (reservations of estimated cost, see termchat.client.budget)
     """
     CREATE TABLE budget_holds (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -81,12 +81,12 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX budget_holds_created ON budget_holds(created_at);
     """,
-    # spend-A: a reply replayed from the response cache (termchat.client.cache) is stored with
+    # a reply replayed from the response cache (termchat.client.cache) is stored with
     # cost 0 and marked cached
     """
     ALTER TABLE messages ADD COLUMN cached INTEGER NOT NULL DEFAULT 0;
     """,
-    # spend-B: covering indexes for `termchat usage` (by time, by model) and the budget's
+    # covering indexes for `termchat usage` (by time, by model) and the budget's
     # spent-so-far sums (after the cached column above: usage counts cache hits from it)
     """
     CREATE INDEX messages_usage ON messages(role, created_at, model, cost_usd, prompt_tokens,
@@ -456,7 +456,7 @@ def _row_to_msg(r: sqlite3.Row) -> StoredMessage:
         error=r["error"],
         reasoning=r["reasoning"],
         attachments=json.loads(r["attachments"]) if r["attachments"] else [],
-        cached=bool(r["cached"]),  # spend-A
+        cached=bool(r["cached"]),
         tool_rounds=json.loads(r["tool_rounds"]) if r["tool_rounds"] else None,
     )
 

@@ -81,11 +81,11 @@ def _register() -> None:
     from . import warm_cmd
 
     warm_cmd.register(app)
-    from . import presets, usage  # spend-B
+    from . import presets, usage
 
     usage.register(app)
     presets.register(app)
-    from . import cache  # spend-A
+    from . import cache
 
     cache.register(app)
     from . import mcp

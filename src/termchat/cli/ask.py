@@ -149,7 +149,7 @@ def build_prompt(argument: str, stdin_text: str | None) -> str:
     return prompt
 
 
-# spend-A: --fallback and --cache (ask and chat) -----------------------------------------------
+# --fallback and --cache (ask and chat) -----------------------------------------------
 
 FALLBACK_HELP = ("Model to try when the model fails before any text (rate limit, 5xx, network, "
                  "timeout, missing key, context too small); repeat for a chain. Replaces the "
@@ -196,8 +196,8 @@ def register(app: typer.Typer) -> None:
         no_warm: bool = typer.Option(False, "--no-warm", help="Run in-process, without the warm core."),
         preset: str = typer.Option(None, "-p", "--preset", help="Start from the preset NAME (flags win over it).", autocompletion=complete_preset),
         over_budget: bool = typer.Option(False, "--over-budget", help="Send this request even if it passes a budget limit."),
-        fallback: list[str] = typer.Option(None, "--fallback", metavar="MODEL", help=FALLBACK_HELP, autocompletion=complete_model),  # spend-A
-        cache: bool = typer.Option(None, "--cache/--no-cache", help=CACHE_HELP, show_default=False),  # spend-A
+        fallback: list[str] = typer.Option(None, "--fallback", metavar="MODEL", help=FALLBACK_HELP, autocompletion=complete_model),
+        cache: bool = typer.Option(None, "--cache/--no-cache", help=CACHE_HELP, show_default=False),
         tool: list[str] = typer.Option(
             None, "-T", "--tool", metavar="NAME",
             help="Enable a tool: files, fetch, time, shell, an MCP server NAME or NAME.tool (repeatable).",
@@ -223,8 +223,8 @@ def register(app: typer.Typer) -> None:
             api_base=api_base,
             key=key_from_options(key, key_env),
             no_warm=no_warm,
-            fallbacks=fallback or None,  # spend-A
-            cache=cache,  # spend-A
+            fallbacks=fallback or None,
+            cache=cache,
             preset=preset,
             over_budget=over_budget,
             tools=list(tool or []),
@@ -303,7 +303,7 @@ def run_ask(
     name = model or (conv.model if conv and conv.model else None)
     if not name:
         name, why = pick_default_model(config)
-    rm, routing = _routing(name, config, api_base, key, fallbacks, cache,  # spend-A
+    rm, routing = _routing(name, config, api_base, key, fallbacks, cache,
                            preset_fallbacks)
     show_keys_warnings()
     if why:
@@ -376,7 +376,7 @@ def _run(req: Any, config: Any, rm: Any, store: Any, conv: Any, text: str,
     assistant_mid = None
     if logging_on and store is not None and conv_id is not None:
         assistant_mid = store_reply(store, conv_id, outcome, user_mid=user_mid)
-    if hold is not None:  # spend-B: the reply's cost replaces the budget hold's estimate
+    if hold is not None:  # the reply's cost replaces the budget hold's estimate
         hold.finish(outcome.cost_usd, outcome.model, stored=assistant_mid is not None)
 
     if as_json:
@@ -397,7 +397,7 @@ def _run(req: Any, config: Any, rm: Any, store: Any, conv: Any, text: str,
             "duration_s": round(outcome.duration_s, 4),
             "ttft_s": round(outcome.ttft_s, 4) if outcome.ttft_s is not None else None,
             "interrupted": outcome.interrupted,
-            "cached": outcome.cached,  # spend-A: replayed from the response cache
+            "cached": outcome.cached,  # replayed from the response cache
         }
         if outcome.reasoning:
             doc["reasoning"] = outcome.reasoning

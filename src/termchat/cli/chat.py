@@ -71,6 +71,6 @@ def register(app: typer.Typer) -> None:
             system=system, options=options,
         )
         app.session.fallbacks = list(fallback) if fallback else (preset_fallbacks or None)
-        app.session.over_budget = over_budget  # spend-B
+        app.session.over_budget = over_budget
         app.session.cache = cache
         app.run()

@@ -252,7 +252,7 @@ def run_image(
     from ..core.media import image_cost_usd
     from .spending import media_hold
 
-    hold = media_hold(config, rm.id, image_cost_usd(rm, options, count), over_budget)  # spend-B
+    hold = media_hold(config, rm.id, image_cost_usd(rm, options, count), over_budget)
     images = run_media(
         config,
         lambda core, notify, advance: generate(

@@ -190,7 +190,7 @@ def run_speak(
     from .spending import media_hold, speech_estimate
 
     cost = speech_estimate(rm.info, content)
-    hold = media_hold(config, rm.id, cost, over_budget)  # spend-B
+    hold = media_hold(config, rm.id, cost, over_budget)
     audio = run_media(
         config,
         lambda core, notify, advance: synthesize(
@@ -199,7 +199,7 @@ def run_speak(
         ),
         chain=chain, label=label + "…", total=len(parts),
     )
-    hold.finish(cost, rm.id)  # spend-B: the catalog's price of the text spoken
+    hold.finish(cost, rm.id)  # the catalog's price of the text spoken
 
     if to_stdout:
         sys.stdout.buffer.write(audio)

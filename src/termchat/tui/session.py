@@ -240,7 +240,7 @@ class ChatSession:
             bits.append(", ".join(f"{k}={v}" for k, v in sorted(self.options.items())))
         if self.compare_models:
             bits.append("next message compares: " + ", ".join(self.compare_models))
-        spend = budget_ui.status_bit(self)  # spend-B: today's spend against budget.daily_usd
+        spend = budget_ui.status_bit(self)  # today's spend against budget.daily_usd
         if spend:
             bits.append(spend)
         return bits
@@ -259,7 +259,7 @@ class ChatSession:
         name = name or self.model
         if not name:
             raise NoModel("no model chosen: press Ctrl+L to pick one")
-        if self.fallbacks or getattr(self.config, "data", {}).get("fallbacks"):  # spend-A: a chain may cover a missing key
+        if self.fallbacks or getattr(self.config, "data", {}).get("fallbacks"):  # a chain may cover a missing key
             from ..client.routing import plan
 
             return plan(name, self.config, fallbacks=self.fallbacks)[0]
@@ -320,7 +320,7 @@ class ChatSession:
         outcome = outcome if outcome is not None else Outcome(model=rm.id)
         hold = None
         try:
-            hold = budget_ui.hold_for(self, rm, req, outcome, view)  # spend-B: None if refused
+            hold = budget_ui.hold_for(self, rm, req, outcome, view)  # None if refused
             if hold is not None:
                 await self._run(req, rm, view, outcome)
         finally:
@@ -407,7 +407,7 @@ class ChatSession:
         req = ChatRequest(model=rm.id, messages=rnd.request.messages, options=dict(rnd.request.options))
         outcome = Outcome(model=rm.id)
         rnd.outcomes[index] = outcome
-        hold = budget_ui.hold_for(self, rm, req, outcome, view)  # spend-B
+        hold = budget_ui.hold_for(self, rm, req, outcome, view)
         if hold is not None:
             try:
                 await self._run(req, rm, view, outcome)
@@ -437,7 +437,7 @@ class ChatSession:
             raise UsageError("that pane has no answer to keep")
         assert self.conv is not None
         mid = store_reply(self.store, self.conv.id, outcome)
-        budget_ui.kept(outcome)  # spend-B
+        budget_ui.kept(outcome)
         self.round = None
         try:
             self.switch_model(outcome.model)
