@@ -99,7 +99,8 @@ def register(app: typer.Typer) -> None:
                                     autocompletion=complete_any_model),
     ) -> None:
         """Make NAME stand for MODEL (checked first: an unknown model is refused, exit 2)."""
-        from ..config import load_config, set_value
+        from ..config import load_config
+        from ..config_edit import set_value
         from ..core.catalog import BUILTIN_ALIASES, resolve_model
         from ..core.errors import UsageError
 
@@ -120,7 +121,8 @@ def register(app: typer.Typer) -> None:
     @sub.command("remove", help=unwrap(REMOVE_HELP))
     def remove(name: str = typer.Argument(..., help="Your alias to delete.",
                                           autocompletion=complete_user_alias)) -> None:
-        from ..config import load_config, unset_value
+        from ..config import load_config
+        from ..config_edit import unset_value
         from ..core.catalog import BUILTIN_ALIASES
         from ..core.errors import UsageError
 

@@ -57,7 +57,7 @@ def register(app: typer.Typer) -> None:
              value: str = typer.Argument(..., help="Value (typed by the setting).")) -> None:
         """Set a value in the config file (written atomically). Numbers are checked against
         the setting's range; a value out of range leaves the file as it was."""
-        from ..config import set_value
+        from ..config_edit import set_value
         from ..render import sanitize
 
         typed = set_value(key, value)
@@ -66,7 +66,7 @@ def register(app: typer.Typer) -> None:
     @sub.command("unset")
     def unset(key: str = typer.Argument(..., help="Setting to remove.")) -> None:
         """Remove a value from the config file (back to its default)."""
-        from ..config import unset_value
+        from ..config_edit import unset_value
 
         if not unset_value(key):
             typer.echo(f"{key} was not set", err=True)

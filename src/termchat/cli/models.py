@@ -446,7 +446,8 @@ def register(app: typer.Typer) -> None:
         unset: bool = typer.Option(False, "--unset", help="Remove default_model from the config file."),
         as_json: bool = typer.Option(False, "--json", help="Print {model, id, source, configured} as JSON."),
     ) -> None:
-        from ..config import load_config, set_value, unset_value
+        from ..config import load_config
+        from ..config_edit import set_value, unset_value
         from ..core.catalog import pick_default_model, resolve_model
         from ..core.errors import UsageError
 

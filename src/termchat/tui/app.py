@@ -276,7 +276,7 @@ class ChatApp(ConversationsMixin, CompareMixin, ActionsMixin, MediaMixin, App[No
         if not self._theme_ready:
             return
         try:
-            from ..config import set_value
+            from ..config_edit import set_value
 
             set_value("tui.theme", theme.name)
         except Exception as exc:  # a malformed config file is never rewritten

@@ -107,7 +107,7 @@ class ConversationsMixin:
         self.show_sidebar = not self.show_sidebar
         self.sidebar.display = self.show_sidebar
         try:
-            from ..config import set_value
+            from ..config_edit import set_value
 
             set_value("tui.show_sidebar", "true" if self.show_sidebar else "false")
         except Exception:
