@@ -71,6 +71,28 @@ async def test_status_bar_shows_today_against_the_budget(home, fake, priced):
                        what="the spend in the status bar")
 
 
+async def test_status_bar_shows_what_a_team_gateway_reports(home, fake, monkeypatch):
+    """A ``litellm_proxy`` endpoint: its ``/key/info`` figures (the loopback server answers as
+    LiteLLM 1.106's proxy does) show in the status line after the first frame and are asked
+    again after each reply."""
+    monkeypatch.setenv("TEAM_KEY", "sk-team-123456")
+    fake.key_info = {"spend": 3.25, "max_budget": 10.0}
+    gateway = (f'[endpoints.team]\nkind = "litellm_proxy"\napi_base = "{fake.base_url}"\n'
+               'api_key_env = "TEAM_KEY"\n')
+    fake.script({"text": "hello"})
+    app = make_app(home, fake, extra_config=gateway)
+    async with app.run_test(size=(140, 30)) as pilot:
+        status = lambda: str(app.query_one("#status").render())  # noqa: E731
+        await wait_for(pilot, lambda: "team $3.2500 of $10.00" in status(),
+                       what="the gateway's spend in the status bar")
+        fake.key_info = {"spend": 10.5, "max_budget": 10.0}
+        await type_and_send(pilot, "hi")
+        await wait_idle(pilot)
+        await wait_for(pilot, lambda: "team $10.5000 of $10.00 (over budget)" in status(),
+                       what="the spend asked again after the reply")
+        assert len(fake.requests_to("/key/info")) >= 2
+
+
 async def test_status_bar_without_a_budget_says_nothing_of_spend(home, fake):
     app = make_app(home, fake)
     async with app.run_test(size=(120, 30)):

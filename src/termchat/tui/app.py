@@ -35,6 +35,7 @@ from textual.worker import Worker
 
 from ..core.errors import TermchatError
 from ..render import sanitize
+from . import spend as budget_ui
 from . import tools_ui, turns
 from .actions import ActionsMixin
 from .compare import CompareMixin
@@ -236,6 +237,7 @@ class ChatApp(ConversationsMixin, CompareMixin, ActionsMixin, MediaMixin, App[No
             self._heap_frozen = True
             turns.freeze_heap()
             tools_ui.prepare(self.config)
+            budget_ui.refresh_team(self)
         if not main.query(Footer):
             # not awaited: composed after the first frame is shown; it shows the keys when
             # the bindings are next announced
@@ -400,6 +402,7 @@ class ChatApp(ConversationsMixin, CompareMixin, ActionsMixin, MediaMixin, App[No
                 await self.conversation.remove_message(turn.user_id)
                 self.prompt.restore(turn.text)
             self.update_status()
+            budget_ui.refresh_team(self)
             self.refresh_sidebar()
             if not self._heap_frozen_reply:
                 self._heap_frozen_reply = True

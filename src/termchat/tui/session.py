@@ -114,6 +114,8 @@ class ChatSession:
         #: let the next request pass a budget limit (``chat --over-budget``; once)
         self.over_budget = False
         self.tools = ChatTools(config)  # the conversation's tools (tui/tools_ui.py)
+        #: what team gateways last reported for your key (client.gateway.TeamSpend list)
+        self.team_spend: list[Any] = []
 
     # -- conversations ----------------------------------------------------------------------
 
@@ -243,6 +245,7 @@ class ChatSession:
         spend = budget_ui.status_bit(self)  # today's spend against budget.daily_usd
         if spend:
             bits.append(spend)
+        bits.extend(budget_ui.team_bits(self))  # what team gateways report for your key
         return bits
 
     # -- sending ----------------------------------------------------------------------------

@@ -74,6 +74,43 @@ def status_bit(session: Any) -> str | None:
     return f"today {budget.fmt_usd(spent)} of {budget.fmt_usd(limit)}{share}"
 
 
+def refresh_team(app: Any) -> None:
+    """Ask each team gateway (an endpoint with ``kind = "litellm_proxy"``) for your key's spend
+    and budget (:func:`termchat.client.gateway.team_spend`, plain HTTP, a few seconds at most)
+    on a worker thread, then show it in the status line. Nothing happens without gateways; a
+    newer call replaces one still running."""
+    from ..client.gateway import gateways, team_spend
+
+    config = app.session.config
+    if not gateways(config):
+        return
+
+    def ask() -> None:
+        spends = team_spend(config)
+
+        def show() -> None:
+            app.session.team_spend = spends
+            app.update_status()
+
+        app.call_from_thread(show)
+
+    app.run_worker(ask, thread=True, group="team-spend", exclusive=True, exit_on_error=False)
+
+
+def team_bits(session: Any) -> list[str]:
+    """``team $3.2500 of $10.00`` per gateway that reported (``team over budget`` when spent),
+    from the last :func:`refresh_team`; ``[]`` before it or without gateways."""
+    out = []
+    for t in getattr(session, "team_spend", None) or []:
+        if not t.reported:
+            continue
+        text = f"{t.endpoint} ${t.spend_usd:.4f}"
+        if t.max_budget_usd is not None:
+            text += f" of ${t.max_budget_usd:.2f}" + (" (over budget)" if t.exceeded else "")
+        out.append(text)
+    return out
+
+
 # -- presets ---------------------------------------------------------------------------------
 
 
