@@ -117,6 +117,18 @@ SETTINGS: dict[str, Setting] = {
     ),
     "tui.theme": Setting(str, "textual-dark", "Textual theme of `termchat chat`."),
     "tui.show_sidebar": Setting(bool, True, "Show the conversation list in `termchat chat`."),
+    "voice.auto_send": Setting(
+        bool, False, "Chat voice mode: send the transcript at once instead of leaving it to edit."
+    ),
+    "voice.read_aloud": Setting(bool, False, "Chat: speak each reply sentence by sentence as it streams."),
+    "voice.silence_seconds": Setting(
+        float, 1.2, "Seconds of silence after speech that end a recording (0: only Enter stops it).",
+        low=0, high=60,
+    ),
+    "voice.max_seconds": Setting(
+        float, 120.0, "Longest recording in seconds (listen, ask --voice, chat voice mode).",
+        low=1, high=3600,
+    ),
 }
 
 # Dynamic tables: [aliases] NAME = "provider/model"; [endpoints.NAME] api_base/api_key/api_key_env;
