@@ -109,6 +109,15 @@ SETTINGS: dict[str, Setting] = {
     "image.dir": Setting(str, None, "Directory for images when -o is not given (default: cwd)."),
     "speech.model": Setting(str, "openai/gpt-4o-mini-tts", "Default model for `termchat speak`."),
     "speech.voice": Setting(str, "alloy", "Default voice for `termchat speak`."),
+    "transcription.model": Setting(
+        str, None, "Default model for `termchat transcribe` and voice input (unset: a provider "
+        "whose key is set, else the embedded local/whisper-tiny.en)."
+    ),
+    "transcription.max_upload_bytes": Setting(
+        int, None, "Largest file sent to a transcription provider in one request, in bytes "
+        "(unset: the provider's limit, 25 MiB for OpenAI); larger audio is cut at silences.",
+        low=64 * 1024, high=1024 * MiB,
+    ),
     "warm_core.enabled": Setting(
         bool, True, "Use the warm core for `ask` (TERMCHAT_NO_WARM=1 turns it off)."
     ),

@@ -82,6 +82,11 @@ _SCHEMAS: dict[str, dict[str, str]] = {
         "model!": "str", "input!": "str", "voice": "str", "options": "obj", "api_base": "str?",
         "api_key": "str?", "timeout": "num?",
     },
+    "transcription_request": {
+        "model!": "str", "audio!": "str", "filename": "str", "mime": "str?", "language": "str?",
+        "prompt": "str?", "response_format": "str", "api_base": "str?", "api_key": "str?",
+        "timeout": "num?",
+    },
 }
 _OPS: dict[str, dict[str, str]] = {
     "status": {},
@@ -90,6 +95,7 @@ _OPS: dict[str, dict[str, str]] = {
     "image": {"request!": "image_request", "model!": "model", "config": "config"},
     "speech": {"request!": "speech_request", "model!": "model", "config": "config"},
     "live_models": {"config_data!": "obj", "config_path!": "str", "timeout": "num"},
+    "transcribe": {"request!": "transcription_request", "model!": "model", "config": "config"},
 }
 _ROLES = ("system", "user", "assistant")
 _SIMPLE = {
@@ -138,7 +144,7 @@ def parse_request(line: bytes) -> dict[str, Any]:
 
     ``line`` is the raw line (with or without its ``\\n``), at most
     :data:`termchat.warm.MAX_LINE_BYTES` bytes. It must be UTF-8 JSON for an object with
-    ``op`` (``status``, ``stop``, ``chat``, ``image``, ``speech``, ``live_models``), ``version``
+    ``op`` (``status``, ``stop``, ``chat``, ``image``, ``speech``, ``transcribe``, ``live_models``), ``version``
     (this termchat's) and ``protocol`` (:data:`termchat.warm.PROTOCOL`), plus the op's own
     fields with the types of :data:`_OPS` / :data:`_SCHEMAS` (no other fields). Returns the
     decoded object.
@@ -352,6 +358,9 @@ class WarmServer:
         if op in ("image", "speech"):
             rm = self._model(msg)
             req = _build(ImageRequest if op == "image" else SpeechRequest, msg["request"], f"{op}.request")
+        elif op == "transcribe":
+            rm = self._model(msg)
+            req = _build(_transcription_from, msg["request"], "transcribe.request")
         self.served += 1
         await self._send(writer, {"accepted": True})
 
@@ -367,6 +376,13 @@ class WarmServer:
                     result = res.to_dict()
                 elif op == "speech":
                     res = await media.synthesize_speech(
+                        req, _Config(msg.get("config", {})), rm, on_notice=notify
+                    )
+                    result = res.to_dict()
+                elif op == "transcribe":
+                    from .core.transcribe import transcribe_audio
+
+                    res = await transcribe_audio(
                         req, _Config(msg.get("config", {})), rm, on_notice=notify
                     )
                     result = res.to_dict()
@@ -392,6 +408,20 @@ def _build(make: Any, fields: dict[str, Any], where: str) -> Any:
         return make(**fields) if isinstance(make, type) else make(dict(fields))
     except (TypeError, ValueError) as exc:
         raise ProtocolError(f"{where}: {str(exc)[:120]}") from None
+
+
+def _transcription_from(d: dict[str, Any]) -> Any:
+    """A ``TranscriptionRequest`` from its protocol form (``audio`` base64)."""
+    import base64
+    import binascii
+
+    from .core.types import TranscriptionRequest
+
+    try:
+        d["audio"] = base64.b64decode(d["audio"], validate=True)
+    except binascii.Error as exc:
+        raise ValueError(f"audio is not base64: {exc}") from None
+    return TranscriptionRequest(**d)
 
 
 def serve_main(argv: list[str]) -> int:

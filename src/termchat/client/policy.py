@@ -78,6 +78,9 @@ class Core:
     def speech(self, req: Any, rm: Any, on_notice: Notify | None = None) -> Any:
         return self._media("speech", req, rm, on_notice)
 
+    def transcribe(self, req: Any, rm: Any, on_notice: Notify | None = None) -> Any:
+        return self._media("transcribe", req, rm, on_notice)
+
     def live_models(self, timeout: float) -> Any:
         """The live local models (:class:`~termchat.core.listing.LiveResult`): as the warm core
         sees them when one answers (its connections are open), else probed from here. A
