@@ -46,6 +46,8 @@ class CaptureSettings:
     * ``ratio``: speech is a block whose RMS is at least ``ratio`` times the noise floor …
     * ``min_level``: … and at least this RMS (16-bit sample units; 300 ≈ −41 dBFS), so a
       digitally silent input does not make every click speech.
+    * ``max_floor``: the highest noise floor (RMS; 1000 ≈ −30 dBFS): a threshold never above
+      ``ratio * max_floor`` (≈ −20 dBFS), which close speech exceeds.
     """
 
     block_seconds: float = 0.05
@@ -56,6 +58,7 @@ class CaptureSettings:
     calibrate_seconds: float = 0.3
     ratio: float = 3.0
     min_level: float = 300.0
+    max_floor: float = 1000.0
 
 
 def rms(block: bytes) -> float:
@@ -80,9 +83,10 @@ class SpeechDetector:
     because speech was followed by ``silence_seconds`` of silence. ``speech`` tells whether
     speech was heard at all; ``floor`` is the current noise floor (RMS, sample units).
 
-    The floor starts as the median level of the first ``calibrate_seconds`` and afterwards
-    falls at once to any quieter block and rises slowly (2 % of the gap per block), so it
-    follows a fan switched on but not a speaker.
+    The floor starts as the quietest block of the first ``calibrate_seconds`` and afterwards
+    falls at once to any quieter block and rises slowly (1 % of the gap per block), never
+    above ``max_floor``: it follows a fan switched on, but a speaker who talks from the first
+    block (or without pause) cannot raise it to speech level.
     """
 
     def __init__(self, settings: CaptureSettings):
@@ -103,11 +107,11 @@ class SpeechDetector:
         if self.floor is None:
             self._calib.append(level)
             if len(self._calib) * seconds >= self.s.calibrate_seconds:
-                self.floor = sorted(self._calib)[len(self._calib) // 2]
+                self.floor = min(min(self._calib), self.s.max_floor)
         elif level < self.floor:
             self.floor = level
         else:
-            self.floor += (level - self.floor) * 0.02
+            self.floor = min(self.floor + (level - self.floor) * 0.01, self.s.max_floor)
         if level >= self.threshold():
             self._loud += seconds
             self._quiet = 0.0
