@@ -81,6 +81,9 @@ def _register() -> None:
     from . import warm_cmd
 
     warm_cmd.register(app)
+    from . import transcribe
+
+    transcribe.register(app)
 
 
 _register()
