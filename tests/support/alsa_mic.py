@@ -105,43 +105,50 @@ def no_device(tmp: Path) -> dict[str, str]:
 
 class PacedMic:
     """A capture device fed in real time: a FIFO the ALSA ``file`` plugin reads, written by a
-    thread at 16 kHz (``pcm`` once, then loud tone until :meth:`close`), so a recording takes
-    as long on the clock as it is long."""
+    thread at 16 kHz (``pcm`` once, then loud tone — or with ``quiet_after``, room tone — until
+    :meth:`close`), so a recording takes as long on the clock as it is long."""
 
-    def __init__(self, tmp: Path, pcm: bytes = b""):
+    def __init__(self, tmp: Path, pcm: bytes = b"", quiet_after: bool = False):
         self.fifo = tmp / "mic.fifo"
         os.mkfifo(self.fifo)
         conf = tmp / "asound-fifo.conf"
         conf.write_text(ALSA_MIC_CONF.format(infile=self.fifo))
         self.env = {"ALSA_CONFIG_PATH": str(conf)}
         self.pcm = pcm
+        self.quiet_after = quiet_after
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._write, daemon=True)
         self._thread.start()
 
     def _write(self) -> None:
-        try:
-            fd = os.open(self.fifo, os.O_WRONLY)  # waits for the reader
-        except OSError:
-            return
+        # PortAudio opens the device more than once (probing, then recording): each time the
+        # reader closes, the writer gets EPIPE and waits for the next reader, starting over.
+        while not self._done.is_set():
+            try:
+                fd = os.open(self.fifo, os.O_WRONLY)  # waits for a reader
+            except OSError:
+                return
+            try:
+                self._feed(fd)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+
+    def _feed(self, fd: int) -> None:
         step = RATE // 20 * 2  # 50 ms
         data, pos, t0 = self.pcm, 0, time.monotonic()
         sent = 0
-        try:
-            while not self._done.is_set():
-                if pos >= len(data):
-                    data, pos = tone(1.0), 0
-                chunk = data[pos:pos + step]
-                pos += len(chunk)
-                os.write(fd, chunk)
-                sent += len(chunk)
-                ahead = t0 + sent / 2 / RATE - time.monotonic()
-                if ahead > 0:
-                    time.sleep(ahead)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+        while not self._done.is_set():
+            if pos >= len(data):
+                data, pos = (room_tone(1.0) if self.quiet_after else tone(1.0)), 0
+            chunk = data[pos:pos + step]
+            pos += len(chunk)
+            os.write(fd, chunk)
+            sent += len(chunk)
+            ahead = t0 + sent / 2 / RATE - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
 
     def close(self) -> None:
         self._done.set()

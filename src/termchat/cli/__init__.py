@@ -84,6 +84,9 @@ def _register() -> None:
     from . import transcribe
 
     transcribe.register(app)
+    from . import listen
+
+    listen.register(app)
 
 
 _register()
