@@ -328,3 +328,37 @@ def test_default_model_chain(home, monkeypatch):
     assert pick_transcription_model(cfg)[0] == "openai/whisper-1"
     write_config(home, '[transcription]\nmodel = "local/whisper-tiny.en"\n')
     assert pick_transcription_model(load_config()) == ("local/whisper-tiny.en", "")
+
+
+# -- models and doctor ----------------------------------------------------------------------
+
+
+def test_models_mode_transcription_lists_the_embedded_model_first(cli):
+    needs(_embedded(), "the voice-local extra is not installed")
+    r = cli("models", "--mode", "transcription")
+    assert r.returncode == 0, r.stderr
+    ids = [ln.split("\t")[0] for ln in r.stdout.splitlines()]
+    assert ids[0] == "local/whisper-tiny.en"
+    assert "openai/whisper-1" in ids or "whisper-1" in ids
+    assert "local/whisper-tiny.en" not in cli("models", "--mode", "chat").stdout
+
+
+def _doctor(cli, tmp_path: Path, conf: str) -> dict[str, dict]:
+    (tmp_path / "asound.conf").write_text(conf)
+    r = cli("doctor", "--json", env={"ALSA_CONFIG_PATH": str(tmp_path / "asound.conf")})
+    return {c["name"]: c for c in json.loads(r.stdout)["checks"]}
+
+
+def test_doctor_reports_input_devices_and_the_speech_to_text_model(cli, tmp_path):
+    from tests.support.alsa_mic import ALSA_MIC_CONF, ALSA_NO_DEVICE_CONF
+
+    needs(_embedded(), "the voice-local extra is not installed")
+    (tmp_path / "mic.raw").write_bytes(b"\0" * 32000)
+    checks = _doctor(cli, tmp_path, ALSA_MIC_CONF.format(infile=tmp_path / "mic.raw"))
+    assert checks["microphone"]["status"] == "ok"
+    assert "default" in checks["microphone"]["message"]
+    assert checks["speech-to-text"]["status"] == "ok"
+    assert "local/whisper-tiny.en installed" in checks["speech-to-text"]["message"]
+    assert checks["transcription model"]["message"].startswith("local/whisper-tiny.en")
+    checks = _doctor(cli, tmp_path, ALSA_NO_DEVICE_CONF)
+    assert checks["microphone"]["status"] == "warn" and checks["microphone"]["fix"]
