@@ -15,21 +15,6 @@ from typing import Any
 
 from ..core.errors import InterruptedError_, UsageError
 
-#: Width of the level meter in cells; it spans −60 dBFS (empty) to 0 dBFS (full).
-METER_CELLS = 20
-
-
-def meter_line(level: float, seconds: float) -> str:
-    """The meter as one line: ``● REC 00:03.2 ▕██████░░░░░░░░░░░░░░▏ -23 dB  Enter: stop ·
-    Ctrl+C: cancel`` (``level``: RMS in 16-bit sample units; ``seconds`` recorded)."""
-    from ..media.capture import dbfs
-
-    db = dbfs(level)
-    cells = round(max(0.0, min(1.0, (db + 60) / 60)) * METER_CELLS)
-    bar = "█" * cells + "░" * (METER_CELLS - cells)
-    m, s = divmod(seconds, 60)
-    return f"● REC {int(m):02d}:{s:04.1f} ▕{bar}▏ {db:4.0f} dB  Enter: stop · Ctrl+C: cancel"
-
 
 class _Meter:
     """Redraws :func:`meter_line` on stderr at most 10 times a second (terminal only)."""
@@ -45,7 +30,9 @@ class _Meter:
             return
         self._last = now
         try:
-            sys.stderr.write("\r\x1b[2K" + meter_line(level, seconds))
+            from ..media.capture import meter_line
+
+            sys.stderr.write("\r\x1b[2K" + meter_line(level, seconds, "Enter: stop · Ctrl+C: cancel"))
             sys.stderr.flush()
             self.shown = True
         except (OSError, ValueError):

@@ -8,8 +8,9 @@ first blocks and then follows the quietest recent level: no compiled dependency,
 behaviour at any input level, and every threshold a number in :class:`CaptureSettings`
 (webrtcvad's frame classifier would add a C extension for little gain on a close microphone).
 
-The recorder knows nothing about terminals; the CLI's meter and Enter key live in
-:mod:`termchat.cli.voice_input`, the chat app's in :mod:`termchat.tui.voice`.
+The recorder knows nothing about terminals; :func:`meter_line` draws its level as text, which
+the CLI shows on stderr (with the Enter key: :mod:`termchat.cli.voice_input`) and the chat app
+above the prompt (:mod:`termchat.tui.voice`).
 """
 
 from __future__ import annotations
@@ -74,6 +75,23 @@ def rms(block: bytes) -> float:
 def dbfs(level: float) -> float:
     """``level`` (RMS in sample units) in dB relative to full scale; −96 dB for silence."""
     return 20 * math.log10(level / FULL_SCALE) if level > 0 else -96.0
+
+
+#: Width of the level meter in cells; it spans −60 dBFS (empty) to 0 dBFS (full).
+METER_CELLS = 20
+
+
+def meter_line(level: float, seconds: float, keys: str = "") -> str:
+    """The recording meter as one line of text, e.g. ``● REC 00:03.2 ▕██████░░░░░░░░░░░░░░▏
+    -23 dB  Enter: stop · Ctrl+C: cancel`` (``level``: RMS in 16-bit sample units;
+    ``seconds`` recorded; ``keys``: what the front's keys do). Shown by the CLI on stderr and
+    by the chat app above the prompt."""
+    db = dbfs(level)
+    cells = round(max(0.0, min(1.0, (db + 60) / 60)) * METER_CELLS)
+    bar = "█" * cells + "░" * (METER_CELLS - cells)
+    m, s = divmod(seconds, 60)
+    line = f"● REC {int(m):02d}:{s:04.1f} ▕{bar}▏ {db:4.0f} dB"
+    return f"{line}  {keys}" if keys else line
 
 
 class SpeechDetector:
