@@ -42,14 +42,15 @@ FORMATS = ("text", "json", "srt", "vtt")
 def register(app: typer.Typer) -> None:
     """Add the ``transcribe`` command to ``app``."""
     from .ask import KEY_ENV_HELP, KEY_HELP, key_from_options
+    from .complete import complete_transcript_format, complete_transcription_model
 
     @app.command("transcribe", help=HELP)
     def transcribe(
         file: str = typer.Argument(..., help="Audio file, or - for standard input."),
-        model: str = typer.Option(None, "-m", "--model", help="Model id or alias (default: see above).", show_default=False),
+        model: str = typer.Option(None, "-m", "--model", help="Model id or alias (default: see above).", show_default=False, autocompletion=complete_transcription_model),
         language: str = typer.Option(None, "--language", help="Language of the speech, ISO-639-1 (en, fr, …); default: detected."),
         prompt: str = typer.Option(None, "--prompt", help="Vocabulary or style hint for the model."),
-        fmt: str = typer.Option("text", "--format", help="text|json|srt|vtt."),
+        fmt: str = typer.Option("text", "--format", help="text|json|srt|vtt.", autocompletion=complete_transcript_format),
         output: str = typer.Option(None, "-o", "--output", help="Write to this file instead of standard output."),
         force: bool = typer.Option(False, "--force", help="Overwrite an existing -o file."),
         as_json: bool = typer.Option(False, "--json", help="Print one JSON object about the call."),

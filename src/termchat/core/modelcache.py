@@ -15,8 +15,9 @@ file is treated as empty or stale, never as an error.
 changes (its path, size and mtime in nanoseconds form ``key``); building it parses the 3 MB
 catalog once (about 0.15 s), reading it takes about 2 ms::
 
-    {"version": 1, "key": "<path>:<size>:<mtime_ns>",
-     "modes": {"chat": [str], "image_generation": [str], "audio_speech": [str]}}
+    {"version": 2, "key": "<path>:<size>:<mtime_ns>",
+     "modes": {"chat": [str], "image_generation": [str], "audio_speech": [str],
+               "audio_transcription": [str]}}
 """
 
 from __future__ import annotations
@@ -29,10 +30,10 @@ from .catalogfile import catalog_stamp
 
 LOCAL_MODELS_CACHE = "local_models.json"
 CATALOG_IDS_CACHE = "catalog_ids.json"
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: audio_transcription ids added
 
 #: Catalog modes whose ids are cached for completion.
-COMPLETION_MODES = ("chat", "image_generation", "audio_speech")
+COMPLETION_MODES = ("chat", "image_generation", "audio_speech", "audio_transcription")
 
 
 def write_local_cache(models: list[tuple[str, str]]) -> None:
