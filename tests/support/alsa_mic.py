@@ -34,6 +34,30 @@ ctl.!default {{
     card 0
 }}
 """
+# Capture from a file, playback appended to a file (raw samples as played; the plugin's
+# ``|command`` form, since every playback stream would truncate a plain file), over ``null``.
+ALSA_DUPLEX_CONF = """
+pcm.!default {{
+    type asym
+    playback.pcm {{
+        type file
+        slave.pcm {{ type null }}
+        file "|cat >> '{played}'"
+        format "raw"
+    }}
+    capture.pcm {{
+        type file
+        slave.pcm {{ type null }}
+        file "/dev/null"
+        infile "{infile}"
+        format "raw"
+    }}
+}}
+ctl.!default {{
+    type hw
+    card 0
+}}
+"""
 # No usable device at all: the default names a card that does not exist.
 ALSA_NO_DEVICE_CONF = """
 pcm.!default {
@@ -95,6 +119,17 @@ def mic_from_file(tmp: Path, pcm: bytes) -> dict[str, str]:
     conf = tmp / "asound-mic.conf"
     conf.write_text(ALSA_MIC_CONF.format(infile=raw))
     return {"ALSA_CONFIG_PATH": str(conf)}
+
+
+def mic_and_speaker(tmp: Path, pcm: bytes) -> tuple[dict[str, str], Path]:
+    """Env whose default device captures ``pcm`` (as :func:`mic_from_file`) and plays into a
+    file; returns the env and that file's path (raw samples of everything played)."""
+    raw = tmp / "mic.raw"
+    raw.write_bytes(pcm)
+    played = tmp / "played.raw"
+    conf = tmp / "asound-duplex.conf"
+    conf.write_text(ALSA_DUPLEX_CONF.format(infile=raw, played=played))
+    return {"ALSA_CONFIG_PATH": str(conf)}, played
 
 
 def no_device(tmp: Path) -> dict[str, str]:

@@ -22,6 +22,7 @@ import asyncio
 import queue
 import re
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -236,6 +237,9 @@ class VoiceMixin:
     _speaker: Speaker | None = None
     _reading: bool | None = None
     _feed: SentenceFeed | None = None
+    voice_latency: float | None = None
+    """Seconds from the end of the last recording (its last block read) to its transcript in
+    the prompt (bench/bench_voice.py reads it)."""
 
     # -- state ----------------------------------------------------------------------------------
 
@@ -301,7 +305,7 @@ class VoiceMixin:
             self.notify(error_text(err), severity="error", timeout=8)
             return
         bar.hide()
-        await self.voice_insert(text)
+        await self.voice_insert(text, rec.stopped_at)
 
     async def _transcribe(self: Any, wav: bytes) -> str:
         from ..client.transcribe import transcribe
@@ -314,21 +318,27 @@ class VoiceMixin:
         def work(client: Any) -> Any:
             return transcribe(client, req, on_notice=self._notice_from_core)
 
-        t = await self.core.call(work)
+        # Not core.call: that waits until chat requests can run (LiteLLM imported here when
+        # the warm core is off), which the embedded model does not need; the core client
+        # picks the warm core or runs in-process by itself.
+        t = await asyncio.to_thread(work, self.core.client)
         text = " ".join(t.text.split())
         if not text:
             raise UsageError("nothing was understood in the recording")
         return text
 
-    async def voice_insert(self: Any, text: str) -> None:
+    async def voice_insert(self: Any, text: str, stopped_at: float | None = None) -> None:
         """Put a transcript into the prompt after what is there (editable), or send it at
-        once when ``voice.auto_send`` is on."""
+        once when ``voice.auto_send`` is on. ``stopped_at``: :func:`time.monotonic` at the
+        end of the recording (sets :attr:`voice_latency`)."""
         from ..render import sanitize
 
         text = sanitize(text)
         current = self.prompt.text
         self.prompt.text = f"{current.rstrip()} {text}" if current.strip() else text
         self.prompt.move_cursor(self.prompt.document.end)
+        if stopped_at is not None:
+            self.voice_latency = time.monotonic() - stopped_at
         self.prompt.focus()
         if bool(self.config.get("voice.auto_send")):
             await self.send(self.prompt.text)

@@ -1,0 +1,115 @@
+"""Chat voice-mode scenarios driven by Textual's Pilot, each run in its own process
+(``python -m tests.tui.voice_scenarios NAME ARGS_JSON``): PortAudio reads the ALSA
+configuration once per process, so each scenario gets the real capture/playback device its
+test set up (tests/support/alsa_mic.py). It prints one JSON line of what it saw; the test
+asserts on it and on the loopback server's requests. Also used by bench/bench_voice.py."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+
+async def scenario(name: str, args: dict[str, Any]) -> dict[str, Any]:
+    from termchat.tui.voice import VoiceBar
+    from tests.tui.helpers import make_app, type_and_send, wait_for, wait_idle
+
+    home = Path(os.environ["TERMCHAT_HOME"])
+    fake = SimpleNamespace(base_url=args["base_url"])
+    # the core is started by the first message (not after the first frame): the UI's pulse is
+    # measured against recording and transcribing, not LiteLLM's import
+    app = make_app(home, fake, extra_config=args.get("config", ""), load_core=False)
+    out: dict[str, Any] = {"notes": [], "said": []}
+    notify = app.notify
+
+    def noting(message: Any, **kw: Any) -> None:
+        out["notes"].append(str(message))
+        notify(message, **kw)
+
+    app.notify = noting  # type: ignore[method-assign]
+    async with app.run_test(size=(110, 30)) as pilot:
+        ticks: list[float] = []
+        app.set_interval(0.05, lambda: ticks.append(time.monotonic()))
+        if name in ("record", "bench"):
+            bar = app.voice_bar()
+            shown: list[str] = []
+            update = bar.update
+
+            def updating(content: Any = "", **kw: Any) -> None:
+                shown.append(str(content))
+                if str(content) == "transcribing…":
+                    out.setdefault("recorded_at", time.monotonic())
+                update(content, **kw)
+
+            bar.update = updating  # type: ignore[method-assign]
+            await pilot.pause()
+            assert isinstance(bar, VoiceBar) and not bar.display
+            await pilot.press("f5")
+            ticks.clear()  # the UI's pulse from here: recording and transcribing
+            await wait_for(pilot, lambda: any("● REC" in t for t in shown), 30, "the meter")
+            out["meter"] = next(t for t in shown if "● REC" in t)
+            if args.get("stop_after") is not None:
+                await wait_for(pilot, lambda: bar.seconds >= args["stop_after"], 60, "recording time")
+                out["meter_late"] = str(bar.render())
+                await pilot.press("f5")
+            await wait_for(pilot, lambda: app.prompt.text.strip() or app.conv is not None
+                           or any("error" in n or "no speech" in n for n in out["notes"]),
+                           180, "the transcript")
+            out["prompt"] = app.prompt.text
+            out["bar_shown_after"] = bool(bar.display)
+            out["bar_texts"] = [t for t in dict.fromkeys(shown) if "● REC" not in t]
+            out["latency"] = app.voice_latency
+            gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
+            out["max_ui_gap_s"] = max(gaps) if gaps else None
+            rec = [t for t in ticks if t <= out.get("recorded_at", 0)]
+            gaps = [b - a for a, b in zip(rec, rec[1:], strict=False)]
+            out["max_ui_gap_recording_s"] = max(gaps) if gaps else None
+            if app.conv is not None:
+                await wait_for(pilot, lambda: len(app.store.messages(app.conv.id)) >= 2, 120, "the reply")
+                await wait_idle(pilot)
+                out["messages"] = [(r.role, r.content) for r in app.store.messages(app.conv.id)]
+        elif name in ("read_aloud", "esc_speech"):
+            speaker = app.speaker()
+            say = speaker.say
+
+            def saying(text: str) -> None:
+                out["said"].append([text, app.busy])
+                say(text)
+
+            speaker.say = saying  # type: ignore[method-assign]
+            await type_and_send(pilot, "talk to me")
+            if name == "esc_speech":
+                await wait_for(pilot, lambda: len(speaker.spoken) >= 1, 60, "the first sentence played")
+                await pilot.press("escape")
+                stopped = time.monotonic()
+                await wait_idle(pilot)
+                await wait_for(pilot, lambda: not speaker.active, 10, "speech to stop")
+                out["stop_s"] = time.monotonic() - stopped
+                out["spoken_at_esc"] = len(speaker.spoken)
+                await pilot.pause(1.5)  # nothing more is spoken afterwards
+            else:
+                await wait_idle(pilot)
+                await wait_for(pilot, lambda: not speaker.active, 60, "speech to end")
+            out["spoken"] = list(speaker.spoken)
+            out["reply"] = app.store.messages(app.conv.id)[-1].content
+            out["interrupted"] = bool(app.store.messages(app.conv.id)[-1].interrupted)
+    return out
+
+
+def main() -> None:
+    name, args = sys.argv[1], json.loads(sys.argv[2])
+    result = asyncio.run(scenario(name, args))
+    sys.stdout.write("RESULT " + json.dumps(result) + "\n")
+    sys.stdout.flush()
+    # worker threads still importing or waiting (the in-process core) must not hold the exit
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
