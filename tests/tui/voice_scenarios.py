@@ -7,6 +7,7 @@ asserts on it and on the loopback server's requests. Also used by bench/bench_vo
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import sys
@@ -65,10 +66,10 @@ async def scenario(name: str, args: dict[str, Any]) -> dict[str, Any]:
             out["bar_shown_after"] = bool(bar.display)
             out["bar_texts"] = [t for t in dict.fromkeys(shown) if "● REC" not in t]
             out["latency"] = app.voice_latency
-            gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
+            gaps = [b - a for a, b in itertools.pairwise(ticks)]
             out["max_ui_gap_s"] = max(gaps) if gaps else None
             rec = [t for t in ticks if t <= out.get("recorded_at", 0)]
-            gaps = [b - a for a, b in zip(rec, rec[1:], strict=False)]
+            gaps = [b - a for a, b in itertools.pairwise(rec)]
             out["max_ui_gap_recording_s"] = max(gaps) if gaps else None
             if app.conv is not None:
                 await wait_for(pilot, lambda: len(app.store.messages(app.conv.id)) >= 2, 120, "the reply")
