@@ -31,6 +31,7 @@ from tests.support.alsa_mic import (
     no_device,
     room_tone,
     silence,
+    tone,
 )
 
 SENTENCE = "What is the capital of France?"
@@ -215,3 +216,26 @@ def test_enter_stops_the_recording_and_the_transcript_is_printed(home, tmp_path,
     # stopped by Enter, pressed once the meter showed the second after the speech (the
     # silence rule was off, and the room tone went on)
     assert int(spoken) + 1 <= doc["recorded_s"] <= int(spoken) + 2.5, doc
+
+
+def test_ask_voice_through_a_provider_transcription(cli, fake, home, tmp_path):
+    """The transcription model from the config (a provider: the loopback server's
+    /v1/audio/transcriptions route) gets the recording as a 16 kHz WAV; its text is the
+    instruction, stdin the material."""
+    write_config(home, f'[transcription]\nmodel = "fake/whisper-1"\n'
+                       f'[endpoints.fake]\napi_base = "{fake.base_url}"\n')
+    fake.script({"transcript": "Summarise this in one line."})
+    fake.script({"text": "A line."})
+    pcm = room_tone(0.5) + tone(1.5) + silence(3.0)
+    r = cli("ask", "--voice", "-m", "fake/fake-small", input="Long notes.\n",
+            env=mic_from_file(tmp_path, pcm))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "A line."
+    assert "termchat: heard: Summarise this in one line." in r.stderr
+    up = fake.transcriptions[0]
+    assert up["model"] == "whisper-1" and up["filename"] == "recording.wav"
+    assert up["content_type"] == "audio/wav"
+    # 0.5 s room + 1.5 s "speech" + 1.2 s of silence (the default), as a 16-bit 16 kHz WAV
+    assert up["size"] == pytest.approx(44 + 3.2 * 16000 * 2, abs=0.06 * 16000 * 2)
+    body = fake.requests_to("/v1/chat/completions")[0].body
+    assert body["messages"][-1]["content"] == "Summarise this in one line.\n\nLong notes."

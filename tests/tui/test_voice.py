@@ -72,6 +72,17 @@ def test_f5_records_f5_stops_and_the_transcript_lands_in_the_prompt(home, fake, 
     assert out["max_ui_gap_s"] < 2.0, out
 
 
+def test_voice_mode_with_the_warm_core(whome, fake, tmp_path, speech):
+    """The same key, with the warm core on: the recording is made here, the embedded model
+    transcribes in the warm core process."""
+    env, _played = mic_and_speaker(tmp_path, room_tone(0.5) + speech + silence(3.0))
+    out = run_scenario(whome, "record", {**env, "TERMCHAT_NO_WARM": "0"}, base_url=fake.base_url,
+                       config="[voice]\nsilence_seconds = 1.0\n", warm=True)
+    assert out["warm"] is True
+    assert words(out["prompt"]) == words(SENTENCE), out
+    assert out["warm_status"]["served"] >= 1, out
+
+
 def test_silence_stops_and_auto_send_sends_the_transcript(home, fake, tmp_path, speech):
     fake.script({"text": "Paris."})
     env, _played = mic_and_speaker(tmp_path, room_tone(0.5) + speech + silence(3.0))

@@ -25,7 +25,8 @@ async def scenario(name: str, args: dict[str, Any]) -> dict[str, Any]:
     fake = SimpleNamespace(base_url=args["base_url"])
     # the core is started by the first message (not after the first frame): the UI's pulse is
     # measured against recording and transcribing, not LiteLLM's import
-    app = make_app(home, fake, extra_config=args.get("config", ""), load_core=False)
+    # (with "warm": the warm core is started and waited for first)
+    app = make_app(home, fake, extra_config=args.get("config", ""), load_core=bool(args.get("warm")))
     out: dict[str, Any] = {"notes": [], "said": []}
     notify = app.notify
 
@@ -51,6 +52,9 @@ async def scenario(name: str, args: dict[str, Any]) -> dict[str, Any]:
             bar.update = updating  # type: ignore[method-assign]
             await pilot.pause()
             assert isinstance(bar, VoiceBar) and not bar.display
+            if args.get("warm"):
+                await app.core.ready()
+                assert app.core.use_warm
             await pilot.press("f5")
             ticks.clear()  # the UI's pulse from here: recording and transcribing
             await wait_for(pilot, lambda: any("● REC" in t for t in shown), 30, "the meter")
@@ -63,6 +67,11 @@ async def scenario(name: str, args: dict[str, Any]) -> dict[str, Any]:
                            or any("error" in n or "no speech" in n for n in out["notes"]),
                            180, "the transcript")
             out["prompt"] = app.prompt.text
+            out["warm"] = app.core.use_warm
+            if app.core.use_warm:
+                from termchat import warm
+
+                out["warm_status"] = warm.control("status", warm.socket_path())
             out["bar_shown_after"] = bool(bar.display)
             out["bar_texts"] = [t for t in dict.fromkeys(shown) if "● REC" not in t]
             out["latency"] = app.voice_latency

@@ -26,12 +26,12 @@ understood, 3 configuration or authentication, 4 network or timeout, 130 cancell
 def register(app: typer.Typer) -> None:
     """Add the ``listen`` command to ``app``."""
     from .ask import KEY_ENV_HELP, KEY_HELP, key_from_options
-    from .complete import complete_model
+    from .complete import complete_transcription_model
 
     @app.command("listen", help=HELP)
     def listen(
         model: str = typer.Option(None, "-m", "--model", help="Transcription model id or alias.",
-                                  show_default=False, autocompletion=complete_model),
+                                  show_default=False, autocompletion=complete_transcription_model),
         language: str = typer.Option(None, "--language", help="Language of the speech (ISO-639-1, e.g. en)."),
         prompt: str = typer.Option(None, "--prompt", help="Vocabulary or style hint for the model."),
         silence: float = typer.Option(None, "--silence", metavar="SECONDS",
