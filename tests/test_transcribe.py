@@ -362,3 +362,27 @@ def test_doctor_reports_input_devices_and_the_speech_to_text_model(cli, tmp_path
     assert checks["transcription model"]["message"].startswith("local/whisper-tiny.en")
     checks = _doctor(cli, tmp_path, ALSA_NO_DEVICE_CONF)
     assert checks["microphone"]["status"] == "warn" and checks["microphone"]["fix"]
+
+
+def test_progress_bar_on_a_terminal_only(home, fake, voices):
+    """A split file shows a Rich progress bar when stderr is a terminal; into a pipe stderr
+    gets no bar (the pipe case is every other test here)."""
+    import os
+    import pty
+
+    from tests.support.tty import read_terminal
+
+    _split_config(home, 200_000)
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "termchat", "transcribe", str(voices["long"]), *provider(fake)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave,
+        env=clean_env(home, TERM="xterm-256color", NO_COLOR="1"), cwd=str(home))
+    os.close(slave)
+    terminal = read_terminal(master, proc, 120).decode("utf-8", "replace")
+    out = proc.stdout.read().decode()
+    proc.stdout.close()
+    parts = len(fake.transcriptions)
+    assert proc.returncode == 0, terminal
+    assert f"({parts} parts)" in terminal and f"{parts}/{parts}" in terminal
+    assert out == " ".join(f"Transcript {i}." for i in range(1, parts + 1)) + "\n"
