@@ -81,14 +81,14 @@ def dbfs(level: float) -> float:
 METER_CELLS = 20
 
 
-def meter_line(level: float, seconds: float, keys: str = "") -> str:
+def meter_line(level: float, seconds: float, keys: str = "", cells: int = METER_CELLS) -> str:
     """The recording meter as one line of text, e.g. ``● REC 00:03.2 ▕██████░░░░░░░░░░░░░░▏
     -23 dB  Enter: stop · Ctrl+C: cancel`` (``level``: RMS in 16-bit sample units;
-    ``seconds`` recorded; ``keys``: what the front's keys do). Shown by the CLI on stderr and
-    by the chat app above the prompt."""
+    ``seconds`` recorded; ``keys``: what the front's keys do; ``cells``: the bar's width).
+    Shown by the CLI on stderr and by the chat app above the prompt."""
     db = dbfs(level)
-    cells = round(max(0.0, min(1.0, (db + 60) / 60)) * METER_CELLS)
-    bar = "█" * cells + "░" * (METER_CELLS - cells)
+    full = round(max(0.0, min(1.0, (db + 60) / 60)) * cells)
+    bar = "█" * full + "░" * (cells - full)
     m, s = divmod(seconds, 60)
     line = f"● REC {int(m):02d}:{s:04.1f} ▕{bar}▏ {db:4.0f} dB"
     return f"{line}  {keys}" if keys else line

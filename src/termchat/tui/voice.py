@@ -191,7 +191,7 @@ class VoiceBar(Static):
     def _refresh_meter(self) -> None:
         from ..media.capture import meter_line
 
-        self.update(meter_line(self.level, self.seconds, "F5: stop · Esc: cancel"))
+        self.update(meter_line(self.level, self.seconds, "F5: stop · Esc: cancel", cells=12))
 
     def show(self, text: str) -> None:
         """Stop the meter and show ``text`` instead."""
