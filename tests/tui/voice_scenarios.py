@@ -38,7 +38,24 @@ async def scenario(name: str, args: dict[str, Any]) -> dict[str, Any]:
     async with app.run_test(size=(110, 30)) as pilot:
         ticks: list[float] = []
         app.set_interval(0.05, lambda: ticks.append(time.monotonic()))
-        if name in ("record", "bench"):
+        if name == "bench":
+            # ``repeat`` recordings in a row (the capture file plays again at each one): the
+            # seconds from the end of each recording to its transcript in the prompt
+            if args.get("warm"):
+                await app.core.ready()
+            out["latencies"], out["prompts"] = [], []
+            for _ in range(int(args.get("repeat", 1))):
+                app.prompt.text = ""
+                app.voice_latency = None
+                await pilot.press("f5")
+                await wait_for(pilot, lambda: app.voice_latency is not None
+                               or any("error" in n or "no speech" in n for n in out["notes"]),
+                               300, "the transcript")
+                out["latencies"].append(app.voice_latency)
+                out["prompts"].append(app.prompt.text)
+                await pilot.pause(0.3)
+            out["warm"] = app.core.use_warm
+        elif name == "record":
             bar = app.voice_bar()
             shown: list[str] = []
             update = bar.update
