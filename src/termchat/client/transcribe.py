@@ -83,13 +83,16 @@ class _Part:
     duration_s: float | None
 
 
-def _check(req: Any) -> tuple[str | None, Any]:
-    """The audio's format and its decoded samples (``None`` without PyAV)."""
+def _check(req: Any, embedded: bool) -> tuple[str | None, Any]:
+    """The audio's format and its decoded samples (``None`` without PyAV, and for the
+    embedded model, which decodes and checks the audio itself: decoding once is faster)."""
     from ..media.audiosplit import av_available, decode_pcm, is_silent, sniff_audio
 
     if not req.audio:
         raise UsageError("the audio is empty (0 bytes)")
     fmt = sniff_audio(req.audio)
+    if embedded:
+        return fmt, None
     if not av_available():
         if fmt is None:
             raise UsageError("not an audio file termchat can read",
@@ -153,7 +156,7 @@ def transcribe(
         if why and on_notice is not None:
             on_notice(f"using {name}: {why}")
         rm = resolve_transcription_model(name, config, api_base=req.api_base, api_key=req.api_key)
-    fmt, samples = _check(req)
+    fmt, samples = _check(req, rm.provider == "local")
     if req.mime is None and fmt is not None:
         from ..media.audiosplit import mime_for
 
