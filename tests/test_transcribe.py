@@ -265,6 +265,14 @@ def test_transcribe_through_the_warm_core(whome, fake, voices):
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and "running" not in run("warm", "status").stdout:
         time.sleep(0.5)
+    # preload: the model is loaded in the warm core (once), not in the client
+    code = ("import sys\nfrom termchat.client import Core\nfrom termchat.client.transcribe import preload\n"
+            "from termchat.config import load_config\nfrom termchat.core.transcribe import resolve_transcription_model\n"
+            "core = Core(load_config(), start_after=False)\nrm = preload(core)\n"
+            "print(rm.id, core.warm_core().load_stt(rm), core.fell_back, 'faster_whisper' in sys.modules)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["local/whisper-tiny.en", "0.0", "False", "False"]
     r = run("transcribe", str(voices["s3"]), "--json")
     assert r.returncode == 0, r.stderr
     assert wer(SENTENCES[3], json.loads(r.stdout)["text"]) <= MAX_WER
@@ -272,7 +280,20 @@ def test_transcribe_through_the_warm_core(whome, fake, voices):
     r = run("transcribe", str(voices["s0"]), *provider(fake))
     assert r.returncode == 0 and r.stdout == "from the warm core\n", r.stderr
     status = run("warm", "status")
-    assert "2 requests" in status.stdout, status.stdout
+    assert "4 requests" in status.stdout, status.stdout  # 2 preloads, 2 transcriptions
+
+
+def test_preload_in_process_loads_the_embedded_model_once(home):
+    needs(_embedded(), "the voice-local extra is not installed")
+    from termchat.client.local import LocalCore
+    from termchat.client.transcribe import preload
+    from termchat.core import stt_local
+
+    core = LocalCore(None)
+    rm = preload(core)
+    assert rm.id == "local/whisper-tiny.en"
+    assert stt_local.is_loaded(rm.id)
+    assert core.load_stt(rm) == 0.0  # already loaded: nothing to wait for
 
 
 def test_warm_protocol_takes_transcribe_and_refuses_bad_audio():

@@ -96,6 +96,7 @@ _OPS: dict[str, dict[str, str]] = {
     "speech": {"request!": "speech_request", "model!": "model", "config": "config"},
     "live_models": {"config_data!": "obj", "config_path!": "str", "timeout": "num"},
     "transcribe": {"request!": "transcription_request", "model!": "model", "config": "config"},
+    "stt_load": {"model!": "model"},
 }
 _ROLES = ("system", "user", "assistant")
 _SIMPLE = {
@@ -144,7 +145,8 @@ def parse_request(line: bytes) -> dict[str, Any]:
 
     ``line`` is the raw line (with or without its ``\\n``), at most
     :data:`termchat.warm.MAX_LINE_BYTES` bytes. It must be UTF-8 JSON for an object with
-    ``op`` (``status``, ``stop``, ``chat``, ``image``, ``speech``, ``transcribe``, ``live_models``), ``version``
+    ``op`` (``status``, ``stop``, ``chat``, ``image``, ``speech``, ``transcribe``, ``stt_load``,
+    ``live_models``), ``version``
     (this termchat's) and ``protocol`` (:data:`termchat.warm.PROTOCOL`), plus the op's own
     fields with the types of :data:`_OPS` / :data:`_SCHEMAS` (no other fields). Returns the
     decoded object.
@@ -361,6 +363,8 @@ class WarmServer:
         elif op == "transcribe":
             rm = self._model(msg)
             req = _build(_transcription_from, msg["request"], "transcribe.request")
+        elif op == "stt_load":
+            rm = self._model(msg)
         self.served += 1
         await self._send(writer, {"accepted": True})
 
@@ -379,6 +383,10 @@ class WarmServer:
                         req, _Config(msg.get("config", {})), rm, on_notice=notify
                     )
                     result = res.to_dict()
+                elif op == "stt_load":
+                    from .core.transcribe import load_model
+
+                    result = {"seconds": await load_model(rm)}
                 elif op == "transcribe":
                     from .core.transcribe import transcribe_audio
 

@@ -160,6 +160,11 @@ class LocalCore:
         return self.run(lambda: transcribe_audio(req, self.config, rm, on_notice=on_notice),
                         load=rm.provider != "local")
 
+    def load_stt(self, rm: Any) -> float:
+        from ..core.transcribe import load_model
+
+        return float(self.run(lambda: load_model(rm), load=rm.provider != "local"))
+
     def live_models(self, timeout: float) -> Any:
         from ..core.listing import fetch_live
 

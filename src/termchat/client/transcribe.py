@@ -244,3 +244,23 @@ def record_call(config: Any, transcript: Any, input_bytes: int, error: TermchatE
         import logging
 
         logging.getLogger("termchat").warning("could not store the transcription's usage", exc_info=True)
+
+
+def preload(core: CoreClient, model: str = "", *, api_base: str | None = None,
+            api_key: str | None = None) -> Any:
+    """Load the transcription model (``model``, or the default of
+    :func:`pick_transcription_model`) where ``core`` will run it — the warm core, or this
+    process — so that a transcription right after a recording does not wait for the embedded
+    model to load (about 0.5–1 s here). Returns the resolved model. Blocking: call it from a
+    worker thread while the user speaks.
+
+    Raises:
+        TermchatError: the model cannot be resolved or loaded.
+    """
+    from ..core.transcribe import resolve_transcription_model
+
+    config = getattr(core, "config", None)
+    name, _ = pick_transcription_model(config, model or None)
+    rm = resolve_transcription_model(name, config, api_base=api_base, api_key=api_key)
+    core.load_stt(rm)
+    return rm

@@ -105,6 +105,11 @@ class WarmCore:
         return Transcript.from_dict(
             warm.call_sync("transcribe", payload, self.config, on_notice, self.sock))
 
+    def load_stt(self, rm: Any) -> float:
+        """Load the speech-to-text model in the warm core (op ``stt_load``)."""
+        d = warm.call_sync("stt_load", {"model": asdict(rm)}, self.config, None, self.sock)
+        return float(d.get("seconds", 0.0))
+
     def live_models(self, timeout: float) -> Any:
         from ..core.listing import LiveModel, LiveResult, ServerStatus
 

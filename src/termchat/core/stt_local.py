@@ -75,6 +75,14 @@ def model_dir(model_id: str) -> Path:
     return path
 
 
+def is_loaded(model_id: str) -> bool:
+    """Whether :func:`get_model` has loaded ``model_id`` in this process already."""
+    try:
+        return str(model_dir(model_id)) in _models
+    except ConfigError:
+        return False
+
+
 def get_model(model_id: str) -> Any:
     """The ``faster_whisper.WhisperModel`` for ``model_id``, loaded once per process (int8 on
     the CPU). Raises :class:`ConfigError` when faster-whisper or the weights are missing."""

@@ -131,6 +131,17 @@ def _segments(resp: Any) -> list[TranscriptSegment]:
     return out
 
 
+async def load_model(rm: ResolvedModel) -> float:
+    """Load the embedded model ``rm`` now (in a worker thread), so that the next
+    transcription does not wait for it; seconds it took (0 when already loaded, and for a
+    provider, which needs nothing). Raises :class:`ConfigError` when it is not installed."""
+    if rm.provider != "local" or stt_local.is_loaded(rm.id):
+        return 0.0
+    started = time.monotonic()
+    await asyncio.to_thread(stt_local.get_model, rm.id)
+    return round(time.monotonic() - started, 3)
+
+
 async def transcribe_audio(
     req: TranscriptionRequest, config: Values | None, rm: ResolvedModel, *,
     on_notice: Notify | None = None,
