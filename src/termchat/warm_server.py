@@ -201,6 +201,14 @@ class WarmServer:
         # for the CPUs (it would slow that first, in-process answer).
         await asyncio.sleep(START_DELAY)
         await asyncio.to_thread(engine.load_litellm)
+        # LiteLLM leaves ~300,000 objects for the cyclic collector to walk on every full
+        # collection; freezing them (they live as long as the core anyway) made the embedded
+        # speech-to-text model 20-40 % faster here (faster-whisper allocates enough to trigger
+        # several full collections per file).
+        import gc
+
+        gc.collect()
+        gc.freeze()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.sock)
         old = os.umask(0o177)
