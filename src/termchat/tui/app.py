@@ -96,8 +96,8 @@ class ChatApp(ConversationsMixin, CompareMixin, ActionsMixin, MediaMixin, VoiceM
         Binding("f2", "rename", "Rename", id="chat.rename", show=False),
         Binding("f3", "export", "Export", id="chat.export", show=False),
         Binding("f4", "copy", "Copy", id="chat.copy", show=False),
-        Binding("f5", "voice_record", "Voice", id="chat.voice", priority=True),
-        Binding("f6", "read_aloud", "Read aloud", id="chat.read_aloud", priority=True, show=False),
+        Binding("f5", "voice_record", "Voice", id="chat.voice"),
+        Binding("f6", "read_aloud", "Read aloud", id="chat.read_aloud", show=False),
     ]
 
     def __init__(
