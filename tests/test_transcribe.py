@@ -362,6 +362,8 @@ def test_models_mode_transcription_lists_the_embedded_model_first(cli):
     assert ids[0] == "local/whisper-tiny.en"
     assert "openai/whisper-1" in ids or "whisper-1" in ids
     assert "local/whisper-tiny.en" not in cli("models", "--mode", "chat").stdout
+    info = json.loads(cli("models", "info", "local/whisper-tiny.en", "--json").stdout)
+    assert (info["mode"], info["source"], info["live"]) == ("audio_transcription", "embedded", True)
 
 
 def _doctor(cli, tmp_path: Path, conf: str) -> dict[str, dict]:
