@@ -60,7 +60,7 @@ def run_listen(*, model: str | None, language: str | None, prompt: str | None,
     """
     from ..config import check_range, load_config
     from ..render import json_dumps, sanitize
-    from .voice_input import record, transcribe_recording
+    from .voice_input import listen
 
     config = load_config()
     if no_warm:
@@ -69,9 +69,8 @@ def run_listen(*, model: str | None, language: str | None, prompt: str | None,
         config.overrides["voice.silence_seconds"] = check_range("voice.silence_seconds", silence)
     if max_seconds is not None:
         config.overrides["voice.max_seconds"] = check_range("voice.max_seconds", max_seconds)
-    rec = record(config)
-    t = transcribe_recording(config, rec.wav, model=model, language=language, prompt=prompt,
-                             api_base=api_base, api_key=key)
+    rec, t = listen(config, model=model, language=language, prompt=prompt, api_base=api_base,
+                    api_key=key)
     if as_json:
         out = json_dumps({"text": t.text.strip(), "model": t.model, "language": t.language,
                           "recorded_s": round(rec.seconds, 3), "transcribe_s": round(t.elapsed_s, 3),

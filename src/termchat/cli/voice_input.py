@@ -121,11 +121,11 @@ def _isatty(stream: Any) -> bool:
         return False
 
 
-def transcribe_recording(config: Any, wav: bytes, *, model: str | None, language: str | None,
+def transcribe_recording(core: Any, wav: bytes, *, model: str | None, language: str | None,
                          prompt: str | None, api_base: str | None = None,
                          api_key: str | None = None) -> Any:
-    """Transcribe a recording's WAV bytes on the process's core client (warm core or
-    in-process), with a spinner on a terminal. Returns a
+    """Transcribe a recording's WAV bytes on ``core`` (a :class:`termchat.client.Core`: the
+    warm core or in-process), with a spinner on a terminal. Returns a
     :class:`termchat.core.types.Transcript` whose text is not blank.
 
     Raises:
@@ -135,16 +135,16 @@ def transcribe_recording(config: Any, wav: bytes, *, model: str | None, language
     """
     from ..client.transcribe import transcribe
     from ..core.types import TranscriptionRequest
-    from ._media import run_media
+    from ._media import _Progress
 
     req = TranscriptionRequest(model=model or "", audio=wav, filename="recording.wav",
                                mime="audio/wav", language=language, prompt=prompt,
                                response_format="json", api_base=api_base, api_key=api_key)
-
-    def work(core: Any, notify: Any, _advance: Any) -> Any:
-        return transcribe(core, req, on_notice=notify)
-
-    result = run_media(config, work, label="transcribing")
+    try:
+        with _Progress("transcribing", 1) as ui:
+            result = transcribe(core, req, on_notice=ui.notify)
+    except KeyboardInterrupt:
+        raise InterruptedError_("interrupted while transcribing") from None
     if not result.text.strip():
         raise UsageError("nothing was understood in the recording",
                          hint="speak closer to the microphone, or name the language with --language")
@@ -152,12 +152,27 @@ def transcribe_recording(config: Any, wav: bytes, *, model: str | None, language
 
 
 def listen(config: Any, *, model: str | None, language: str | None, prompt: str | None,
-           api_base: str | None = None, api_key: str | None = None) -> Any:
-    """:func:`record`, then :func:`transcribe_recording`; returns the
-    :class:`~termchat.core.types.Transcript`."""
-    rec = record(config)
-    return transcribe_recording(config, rec.wav, model=model, language=language, prompt=prompt,
-                                api_base=api_base, api_key=api_key)
+           api_base: str | None = None, api_key: str | None = None) -> tuple[Any, Any]:
+    """:func:`record`, then :func:`transcribe_recording`, on one core client; meanwhile the
+    transcription model is loaded where it will run
+    (:func:`termchat.client.transcribe.preload`), so the transcript does not wait for it.
+    Returns ``(Recording, Transcript)``."""
+    from ..client import Core
+    from ..client.transcribe import preload
+
+    with Core(config) as core:
+        def load() -> None:
+            try:
+                preload(core, model or "", api_base=api_base, api_key=api_key)
+            except Exception:  # the transcription itself reports what is wrong
+                pass
+
+        loader = threading.Thread(target=load, name="termchat-stt-preload", daemon=True)
+        loader.start()
+        rec = record(config)
+        loader.join()
+        return rec, transcribe_recording(core, rec.wav, model=model, language=language,
+                                         prompt=prompt, api_base=api_base, api_key=api_key)
 
 
 def voice_prompt(argument: str, *, no_warm: bool, language: str | None = None) -> str:
@@ -175,7 +190,7 @@ def voice_prompt(argument: str, *, no_warm: bool, language: str | None = None) -
     config = load_config()
     if no_warm:
         config.overrides["warm_core.enabled"] = False
-    text = listen(config, model=None, language=language, prompt=None).text.strip()
+    text = listen(config, model=None, language=language, prompt=None)[1].text.strip()
     stderr_line(f"termchat: heard: {text}", style="dim")
     if not text:
         raise UsageError("nothing was understood in the recording")

@@ -231,8 +231,10 @@ class Recorder:
         s = self.settings
         block = max(1, int(RATE * s.block_seconds))
         try:
+            # half a second of buffer: a busy interpreter (a model loading in another
+            # thread) must not make the device drop samples
             stream = sd.RawInputStream(samplerate=RATE, channels=CHANNELS, dtype="int16",
-                                       blocksize=block)
+                                       blocksize=block, latency=0.5)
             stream.start()
         except Exception as exc:
             raise TermchatError(f"cannot open the audio input device: {exc}",

@@ -281,6 +281,7 @@ class VoiceMixin:
                                    max_seconds=float(self.config.get("voice.max_seconds")))
         self._voice_recorder = Recorder(settings, on_level=bar.on_level)
         bar.start()
+        threading.Thread(target=self._preload_stt, name="termchat-stt-preload", daemon=True).start()
         self._voice_task = self.run_worker(self._voice_flow(self._voice_recorder, bar),
                                            group="voice", exclusive=False)
 
@@ -306,6 +307,17 @@ class VoiceMixin:
             return
         bar.hide()
         await self.voice_insert(text, rec.stopped_at)
+
+    def _preload_stt(self: Any) -> None:
+        """Load the transcription model where it will run while the user speaks
+        (:func:`termchat.client.transcribe.preload`); a failure is left for the
+        transcription to report."""
+        from ..client.transcribe import preload
+
+        try:
+            preload(self.core.client)
+        except Exception:  # said by the transcription, with its hint
+            pass
 
     async def _transcribe(self: Any, wav: bytes) -> str:
         from ..client.transcribe import transcribe
