@@ -2,18 +2,18 @@
 a 5 s utterance; goal <= 1.5 s.
 
 The real app runs headless (Textual's Pilot, tests/tui/voice_scenarios.py) on a real
-PortAudio/ALSA capture device that plays espeak-ng speech (about 5 s, then silence) from a file.
-F5 records; the device delivers as fast as it is read, so the recording ends as soon as the
-detector has heard the speech and the silence after it — what is timed is what the app adds
-once the recording has ended (``ChatApp.voice_latency``: the last block read -> the transcript
+PortAudio/ALSA capture device that plays espeak-ng speech (about 5 s, then room tone) in real
+time through a FIFO. F5 records; the recording ends 1 s after the speech (the pause detector);
+meanwhile the model is loaded where it will run (``client.transcribe.preload``). What is timed
+is what the app adds once the recording has ended (``ChatApp.voice_latency``: the last block read -> the transcript
 set in the prompt: WAV, the client layer, the embedded Whisper, the UI). That is "end of speech
 -> prompt" when the user ends the recording with F5; stopped by silence, the configured
 ``voice.silence_seconds`` (1.2 s by default) comes before it.
 
 Two set-ups, each a fresh app doing N recordings in a row: the warm core (the default: the
 model is loaded once in the core process and stays loaded) and ``--no-warm`` (the model is
-loaded in the app's process by the first recording). The first recording of each includes
-loading the model; the median of the others is the steady figure.
+loaded in the app's process). The first recording of each loads the model while the speech
+plays (it is ready or not by the end of it); the median of the others is the steady figure.
 
     python bench/bench_voice.py [N]      # N recordings per set-up (default 5)
 
@@ -40,12 +40,12 @@ TEXT = ("The quarterly report is due on Friday, so please send me your numbers "
 
 
 def utterance(d: Path) -> tuple[bytes, float]:
-    """~5 s of espeak-ng speech as 16 kHz PCM, after 0.5 s of room tone and before 3 s of
-    silence; the speech's length in seconds."""
-    from tests.support.alsa_mic import espeak_pcm, room_tone, silence
+    """~5 s of espeak-ng speech as 16 kHz PCM after 0.5 s of room tone; the speech's length in
+    seconds."""
+    from tests.support.alsa_mic import espeak_pcm, room_tone
 
     speech = espeak_pcm(TEXT, d)
-    return room_tone(0.5) + speech + silence(3.0), len(speech) / 2 / 16000
+    return room_tone(0.5) + speech, len(speech) / 2 / 16000
 
 
 def direct_whisper(wav: Path) -> float:
@@ -65,10 +65,11 @@ print(time.perf_counter() - t)
 
 
 def run(setup: str, pcm: bytes, n: int) -> dict:
-    from tests.support.alsa_mic import mic_from_file
+    from tests.support.alsa_mic import PacedMic
 
     home = Path(tempfile.mkdtemp(prefix="tcv", dir="/tmp"))
-    env = bench_env(home, **mic_from_file(home, pcm))
+    mic = PacedMic(home, pcm, quiet_after=True)  # real time: speech, then room tone
+    env = bench_env(home, **mic.env)
     env["TERMCHAT_NO_WARM"] = "0" if setup == "warm" else "1"
     args = {"base_url": "http://127.0.0.1:9/v1", "repeat": n, "warm": setup == "warm",
             "config": "[voice]\nsilence_seconds = 1.0\n"}
@@ -80,6 +81,7 @@ def run(setup: str, pcm: bytes, n: int) -> dict:
             raise SystemExit(f"{setup}: the scenario failed:\n{r.stdout[-2000:]}{r.stderr[-2000:]}")
         return json.loads(line[len("RESULT "):])
     finally:
+        mic.close()
         subprocess.run([sys.executable, "-m", "termchat", "warm", "stop"], env=env, capture_output=True)
         shutil.rmtree(home, ignore_errors=True)
 
@@ -97,7 +99,7 @@ def main() -> None:
     floor = direct_whisper(wav)
     print(f"faster-whisper alone on the same audio (model loaded): {floor:.3f} s")
     print()
-    print(f"| set-up | first recording (model load) | median of the next {n - 1} | goal | ratio to goal | ratio to faster-whisper alone |")
+    print(f"| set-up | first recording (the model loads while the user speaks) | median of the next {n - 1} | goal | ratio to goal | ratio to faster-whisper alone |")
     print("|---|---|---|---|---|---|")
     for setup in ("warm", "in-process"):
         t0 = time.perf_counter()
