@@ -68,7 +68,7 @@ def test_f5_records_f5_stops_and_the_transcript_lands_in_the_prompt(home, fake, 
     assert not out["bar_shown_after"]
     assert "messages" not in out and fake.requests_to("/v1/chat/completions") == []  # editable, not sent
     # the UI kept its pulse (a 50 ms timer) while recording (about 2.5 s) and transcribing
-    assert out["max_ui_gap_recording_s"] < 0.5, out
+    assert out["max_ui_gap_recording_s"] < 1.0, out
     assert out["max_ui_gap_s"] < 2.0, out
 
 

@@ -159,7 +159,9 @@ def listen(config: Any, *, model: str | None, language: str | None, prompt: str 
     Returns ``(Recording, Transcript)``."""
     from ..client import Core
     from ..client.transcribe import preload
+    from ..media.capture import input_device
 
+    input_device()  # no microphone: say so before loading anything
     with Core(config) as core:
         def load() -> None:
             try:
