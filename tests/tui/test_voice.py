@@ -72,6 +72,17 @@ def test_f5_records_f5_stops_and_the_transcript_lands_in_the_prompt(home, fake, 
     assert out["max_ui_gap_s"] < 2.0, out
 
 
+def test_escape_throws_the_recording_away(home, fake, tmp_path, speech):
+    mic = PacedMic(tmp_path, room_tone(0.3) + speech, quiet_after=True)
+    try:
+        out = run_scenario(home, "record", mic.env, base_url=fake.base_url, cancel_after=1.0)
+    finally:
+        mic.close()
+    assert out["prompt"] == "" and out["recording"] is False
+    assert "transcribing…" not in out["bar_texts"], out  # nothing was transcribed
+    assert not any("error" in n for n in out["notes"]), out
+
+
 def test_voice_mode_with_the_warm_core(whome, fake, tmp_path, speech):
     """The same key, with the warm core on: the recording is made here, the embedded model
     transcribes in the warm core process."""

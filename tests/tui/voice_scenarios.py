@@ -76,6 +76,15 @@ async def scenario(name: str, args: dict[str, Any]) -> dict[str, Any]:
             ticks.clear()  # the UI's pulse from here: recording and transcribing
             await wait_for(pilot, lambda: any("● REC" in t for t in shown), 30, "the meter")
             out["meter"] = next(t for t in shown if "● REC" in t)
+            if args.get("cancel_after") is not None:
+                await wait_for(pilot, lambda: bar.seconds >= args["cancel_after"], 60, "recording time")
+                await pilot.press("escape")
+                await wait_for(pilot, lambda: not bar.display, 10, "the meter to go")
+                await pilot.pause(1.5)
+                out["prompt"] = app.prompt.text
+                out["bar_texts"] = [t for t in dict.fromkeys(shown) if "● REC" not in t]
+                out["recording"] = app._voice_recorder is not None
+                return out
             if args.get("stop_after") is not None:
                 await wait_for(pilot, lambda: bar.seconds >= args["stop_after"], 60, "recording time")
                 out["meter_late"] = str(bar.render())

@@ -175,14 +175,16 @@ class VoiceBar(Static):
         self.recorder: Any = None
         self.level = 0.0
         self.seconds = 0.0
+        self.keys = ""
         self._timer: Any = None
 
     def on_level(self, level: float, seconds: float) -> None:
         """The recorder's callback (its thread): keep the latest figures; the UI polls them."""
         self.level, self.seconds = level, seconds
 
-    def start(self) -> None:
-        """Show the meter and refresh it ten times a second."""
+    def start(self, keys: str = "F5: stop · Esc: cancel") -> None:
+        """Show the meter (with ``keys``, what the keys do) and refresh it ten times a second."""
+        self.keys = keys
         self.level = self.seconds = 0.0
         self.display = True
         self._refresh_meter()
@@ -191,7 +193,7 @@ class VoiceBar(Static):
     def _refresh_meter(self) -> None:
         from ..media.capture import meter_line
 
-        self.update(meter_line(self.level, self.seconds, "F5: stop · Esc: cancel", cells=12))
+        self.update(meter_line(self.level, self.seconds, self.keys, cells=12))
 
     def show(self, text: str) -> None:
         """Stop the meter and show ``text`` instead."""
@@ -280,7 +282,8 @@ class VoiceMixin:
         settings = CaptureSettings(silence_seconds=float(self.config.get("voice.silence_seconds")),
                                    max_seconds=float(self.config.get("voice.max_seconds")))
         self._voice_recorder = Recorder(settings, on_level=bar.on_level)
-        bar.start()
+        key = (getattr(self, "keymap_overrides", None) or {}).get("chat.voice", "f5").split(",")[0]
+        bar.start(f"{key.strip().upper() if len(key.strip()) <= 3 else key.strip()}: stop · Esc: cancel")
         threading.Thread(target=self._preload_stt, name="termchat-stt-preload", daemon=True).start()
         self._voice_task = self.run_worker(self._voice_flow(self._voice_recorder, bar),
                                            group="voice", exclusive=False)
