@@ -243,9 +243,9 @@ def test_plain_output_keeps_the_parts_done_and_stops_on_a_refused_key(cli, home,
 def test_provider_413_is_one_line_error(cli, fake, voices):
     fake.max_upload_bytes = 1000
     r = cli("transcribe", str(voices["s1"]), *provider(fake))
-    assert r.returncode != 0
-    assert "Traceback" not in r.stderr and one_line(r.stderr)
-    assert fake.transcriptions[0]["size"] > 1000
+    assert r.returncode == 1
+    assert "too large" in one_line(r.stderr) and "max_upload_bytes" in r.stderr
+    assert len(fake.transcriptions) == 1 and fake.transcriptions[0]["size"] > 1000  # not retried
 
 
 # -- the warm core --------------------------------------------------------------------------

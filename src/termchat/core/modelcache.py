@@ -30,7 +30,10 @@ from .catalogfile import catalog_stamp
 
 LOCAL_MODELS_CACHE = "local_models.json"
 CATALOG_IDS_CACHE = "catalog_ids.json"
-CACHE_VERSION = 2  # 2: audio_transcription ids added
+CACHE_VERSION = 1
+#: ``catalog_ids.json``'s own version (2: audio_transcription ids added; a version-1 file is
+#: rebuilt once).
+CATALOG_IDS_VERSION = 2
 
 #: Catalog modes whose ids are cached for completion.
 COMPLETION_MODES = ("chat", "image_generation", "audio_speech", "audio_transcription")
@@ -82,7 +85,7 @@ def write_catalog_ids(stamp: str | None = None) -> dict[str, list[str]]:
             modes[mode].append(mid)
     for ids in modes.values():
         ids.sort()
-    doc = {"version": CACHE_VERSION, "key": stamp or catalog_stamp(), "modes": modes}
+    doc = {"version": CATALOG_IDS_VERSION, "key": stamp or catalog_stamp(), "modes": modes}
     try:
         paths.atomic_write(paths.cache_dir() / CATALOG_IDS_CACHE, json.dumps(doc).encode())
     except OSError:
@@ -95,7 +98,7 @@ def _read_catalog_ids() -> dict | None:
         doc = json.loads((paths.cache_dir() / CATALOG_IDS_CACHE).read_bytes())
     except (OSError, ValueError):
         return None
-    return doc if isinstance(doc, dict) and doc.get("version") == CACHE_VERSION else None
+    return doc if isinstance(doc, dict) and doc.get("version") == CATALOG_IDS_VERSION else None
 
 
 def catalog_ids_stale() -> bool:

@@ -121,6 +121,21 @@ def _response_format(rm: ResolvedModel, wanted: str) -> str:
     return wanted
 
 
+def _http_status(exc: BaseException) -> int | None:
+    """The HTTP status in ``exc`` or its cause chain (LiteLLM's and the OpenAI SDK's errors
+    carry ``status_code``, or a ``response`` with one), else ``None``."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        for status in (getattr(cur, "status_code", None),
+                       getattr(getattr(cur, "response", None), "status_code", None)):
+            if isinstance(status, int):
+                return status
+        cur = cur.__cause__ or cur.__context__
+    return None
+
+
 def _segments(resp: Any) -> list[TranscriptSegment]:
     out = []
     for s in _get(resp, "segments") or []:
@@ -181,6 +196,15 @@ async def transcribe_audio(
         try:
             extra = {"client": client} if client is not None else {}
             return await asyncio.wait_for(litellm.atranscription(**kwargs, **extra), timeout + 5.0)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if _http_status(exc) == 413:  # sending the same file again cannot help
+                raise ProviderError(
+                    f"{rm.provider} refused the audio as too large ({len(req.audio):,} bytes)",
+                    hint="set transcription.max_upload_bytes below that, and termchat cuts it "
+                    "into parts", retryable=False) from None
+            raise
         finally:
             if client is not None:
                 try:
