@@ -8,8 +8,9 @@
    — goal <= 1.2x;
 3. the warm core's overhead: the same request through the warm core (``WarmCore``: the audio
    base64 over its Unix socket, the model kept loaded there) minus the in-process call
-   — goal <= 50 ms; and the whole ``termchat transcribe FILE`` command with a warm core, for
-   reference.
+   — goal <= 50 ms; the transport alone (the same number of bytes, refused at once by the
+   core's decoder, so no transcription on either side); and the whole ``termchat transcribe
+   FILE`` command with a warm core, for reference.
 
     python bench/bench_transcribe.py [N]     # N alternating rounds (default 5)
 
@@ -112,6 +113,23 @@ def main() -> None:
         transcribe(remote, req)
         return time.perf_counter() - t0
 
+    # The transport alone: the same number of bytes, which the core's decoder refuses at once
+    # (no transcription), sent straight to each core's ``transcribe``.
+    junk = TranscriptionRequest(model=model_id, audio=b"\x01" * len(audio), filename="x.wav")
+    from termchat.core.transcribe import resolve_transcription_model
+
+    rm = resolve_transcription_model(model_id, config)
+
+    def refused(core: object) -> float:
+        t0 = time.perf_counter()
+        try:
+            core.transcribe(junk, rm)  # type: ignore[attr-defined]
+        except Exception:
+            pass
+        return time.perf_counter() - t0
+
+    transport = alternate(max(n, 15), {"warm": lambda: refused(remote), "local": lambda: refused(local)})
+
     cmd = [*termchat_cmd(), "transcribe", str(path)]
     wenv = dict(os.environ)
     warm_samples = alternate(n, {"warm": via_warm, "local": ours,
@@ -134,6 +152,9 @@ def main() -> None:
           f"{min(warm_samples['warm']):>10.3f} {min(warm_samples['local']):>10.3f} "
           f"{min(warm_samples['warm']) / min(warm_samples['local']):>7.2f}  overhead "
           f"{1000 * (min(warm_samples['warm']) - min(warm_samples['local'])):+.0f} ms")
+    t_warm, t_local = median(transport["warm"]), median(transport["local"])
+    print(f"{'  transport only (same bytes, refused by the decoder), s':<58} {t_warm:>10.4f} "
+          f"{t_local:>10.4f} {t_warm / t_local:>7.2f}  overhead {1000 * (t_warm - t_local):+.1f} ms")
     print(f"{'whole `termchat transcribe FILE`, warm core, s':<58} {m_cli:>10.3f}")
     for name, xs in (*samples.items(), *warm_samples.items()):
         print(f"  samples {name}: " + " ".join(f"{x:.3f}" for x in xs))
