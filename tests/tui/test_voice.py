@@ -155,3 +155,16 @@ def test_sentence_feed_cuts_at_sentence_ends_and_skips_code():
         got += feed.feed(piece)
     got += feed.flush()
     assert got == ["Hello there.", "How are you?", "Done now"]
+
+
+def test_a_speech_failure_is_one_notice_and_the_reply_is_kept(home, fake, tmp_path):
+    fake.script({"text": "One sentence. Another sentence."})
+    fake.script({"error": 500, "message": "speech backend down"}, family="speech")
+    env, played = mic_and_speaker(tmp_path, silence(0.1))
+    out = run_scenario(home, "read_aloud", env, base_url=fake.base_url,
+                       config="retries = 0\n" + SPEAK_CONFIG)
+    notes = [n for n in out["notes"] if n.startswith("read aloud:")]
+    assert len(notes) == 1 and "speech backend down" in notes[0], out["notes"]
+    assert out["reply"] == "One sentence. Another sentence." and not out["interrupted"]
+    assert out["spoken"] == []  # what was queued behind the failure was dropped, not played
+    assert not played.exists() or played.stat().st_size == 0

@@ -85,7 +85,8 @@ class Speaker:
     (``play``), so sentence *n + 1* is being made while sentence *n* plays. :meth:`stop`
     drops everything queued and stops the sound within a playback block; sentences said after
     it are spoken again. ``on_error(err)`` (called on a speaker thread) gets a
-    :class:`TermchatError`; the sentences queued then are dropped."""
+    :class:`TermchatError`; the sentences queued then are dropped, and later ones too until
+    :meth:`resume` (the next reply): one notice, not one per sentence."""
 
     def __init__(self, synth: Synth, play: Play, on_error: Callable[[TermchatError], None]):
         self.synth, self.play, self.on_error = synth, play, on_error
@@ -95,6 +96,7 @@ class Speaker:
         self._halt = threading.Event()
         self._pending = 0
         self._lock = threading.Lock()
+        self.muted = False
         self.spoken: list[str] = []
         """Sentences played to the end, in order (what was heard)."""
         for target in (self._synth_loop, self._play_loop):
@@ -106,10 +108,22 @@ class Speaker:
         return self._pending > 0
 
     def say(self, text: str) -> None:
-        """Queue ``text`` (one sentence) to be spoken after what is queued."""
+        """Queue ``text`` (one sentence) to be spoken after what is queued (ignored while
+        muted by a failure)."""
         with self._lock:
+            if self.muted:
+                return
             self._pending += 1
             self._texts.put((self._gen, text))
+
+    def resume(self) -> None:
+        """Speak again after a failure muted the speaker."""
+        self.muted = False
+
+    def _fail(self, err: TermchatError) -> None:
+        self.muted = True
+        self.stop()
+        self.on_error(err)
 
     def stop(self) -> None:
         """Stop speaking now and drop what is queued."""
@@ -132,11 +146,11 @@ class Speaker:
                 continue
             try:
                 fmt, frames = self.synth(text)
-            except TermchatError as err:
+            except Exception as exc:  # a thread that dies would leave the speaker mute
+                err = _as_error(exc)
                 self._done_one()
                 if not self._stale(gen):
-                    self.stop()
-                    self.on_error(err)
+                    self._fail(err)
                 continue
             self._sounds.put((gen, text, fmt, frames))
 
@@ -151,15 +165,23 @@ class Speaker:
                         self._halt.clear()
                 try:
                     self.play(fmt, frames, self._halt)
-                except TermchatError as err:
+                except Exception as exc:
+                    err = _as_error(exc)
                     if not self._stale(gen):
-                        self.stop()
-                        self.on_error(err)
+                        self._fail(err)
                     continue
                 if not self._stale(gen):
                     self.spoken.append(text)
             finally:
                 self._done_one()
+
+
+def _as_error(exc: Exception) -> TermchatError:
+    if isinstance(exc, TermchatError):
+        return exc
+    from ..core.errors import redact
+
+    return TermchatError(redact(f"{type(exc).__name__}: {exc}"))
 
 
 class VoiceBar(Static):
@@ -387,7 +409,10 @@ class VoiceMixin:
     def _speech_failed(self: Any, err: TermchatError) -> None:
         from .turns import error_text
 
-        self.call_from_thread(self.notify, f"read aloud: {error_text(err)}", severity="error", timeout=8)
+        try:
+            self.call_from_thread(self.notify, f"read aloud: {error_text(err)}", severity="error", timeout=8)
+        except RuntimeError:  # the app has closed meanwhile
+            pass
 
     def read_aloud_view(self: Any, view: Any) -> Any:
         """``view`` for a reply about to stream: one that also speaks it sentence by sentence
@@ -396,6 +421,7 @@ class VoiceMixin:
             self._feed = None
             return view
         self._feed = SentenceFeed()
+        self.speaker().resume()
         return _ReadAloudView(view, self._feed, self.speaker().say)
 
     def read_aloud_end(self: Any, interrupted: bool) -> None:
