@@ -31,7 +31,8 @@ def _embedded() -> bool:
 @pytest.fixture(scope="module")
 def voices(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """espeak-ng WAVs of :data:`SENTENCES` (``s0``…), all of them with 0.8 s gaps (``long``,
-    its gaps in ``long.gaps.json``), a silent WAV, MP3 and OGG of sentence 1."""
+    its gaps in ``long.gaps.json``), a silent WAV, and sentence 1 as MP3, OGG, FLAC, M4A
+    (AAC) and WebM (Opus), encoded with PyAV."""
     needs(espeak_available(), "espeak-ng is not installed (apt-get install espeak-ng)")
     d = tmp_path_factory.mktemp("speech")
     out = {f"s{i}": speak(s, d / f"s{i}.wav") for i, s in enumerate(SENTENCES)}
@@ -43,7 +44,7 @@ def voices(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
     out["silent"] = d / "silent.wav"
     out["silent"].write_bytes(make_wav(b"\0\0" * 22050 * 2, 22050))
-    for fmt in ("mp3", "ogg"):
+    for fmt in ("mp3", "ogg", "flac", "m4a", "webm"):
         out[fmt] = d / f"s1.{fmt}"
         out[fmt].write_bytes(encode(out["s1"].read_bytes(), fmt))
     return out
@@ -99,8 +100,8 @@ def test_embedded_model_needs_no_litellm_and_no_network(voices, tmp_path):
     assert litellm == "False"
 
 
-@pytest.mark.parametrize("fmt", ["mp3", "ogg"])
-def test_cli_transcribes_mp3_and_ogg_with_the_embedded_model(cli, voices, fmt):
+@pytest.mark.parametrize("fmt", ["mp3", "ogg", "flac", "m4a", "webm"])
+def test_cli_transcribes_every_format_with_the_embedded_model(cli, voices, fmt):
     needs(_embedded(), "the voice-local extra is not installed")
     r = cli("transcribe", str(voices[fmt]))
     assert r.returncode == 0, r.stderr

@@ -66,14 +66,21 @@ def make_wav(frames: bytes, rate: int, width: int = 2) -> bytes:
     return buf.getvalue()
 
 
+#: Test formats -> (PyAV container, codec); ``ogg`` takes Vorbis when FFmpeg has it.
+CONTAINERS = {"mp3": ("mp3", "libmp3lame"), "ogg": ("ogg", "libvorbis"), "flac": ("flac", "flac"),
+              "m4a": ("ipod", "aac"), "webm": ("webm", "libopus")}
+
+
 def encode(wav: bytes, fmt: str) -> bytes:
-    """``wav`` re-encoded with PyAV as ``mp3`` (libmp3lame) or ``ogg`` (Vorbis/Opus, whichever
-    this FFmpeg build has)."""
+    """``wav`` re-encoded with PyAV as ``mp3``, ``ogg`` (Vorbis, else Opus), ``flac``, ``m4a``
+    (AAC) or ``webm`` (Opus)."""
     import av
 
+    container, codec = CONTAINERS[fmt]
+    if codec not in av.codecs_available:
+        codec = "libopus"
     out = io.BytesIO()
-    with av.open(io.BytesIO(wav)) as src, av.open(out, mode="w", format=fmt) as dst:
-        codec = "libmp3lame" if fmt == "mp3" else ("libvorbis" if "libvorbis" in av.codecs_available else "libopus")
+    with av.open(io.BytesIO(wav)) as src, av.open(out, mode="w", format=container) as dst:
         rate = 48000 if codec == "libopus" else 22050
         stream = dst.add_stream(codec, rate=rate)
         stream.layout = "mono"
