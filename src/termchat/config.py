@@ -114,6 +114,15 @@ SETTINGS: dict[str, Setting] = {
     "image.dir": Setting(str, None, "Directory for images when -o is not given (default: cwd)."),
     "speech.model": Setting(str, "openai/gpt-4o-mini-tts", "Default model for `termchat speak`."),
     "speech.voice": Setting(str, "alloy", "Default voice for `termchat speak`."),
+    "transcription.model": Setting(
+        str, None, "Default model for `termchat transcribe` and voice input (unset: a provider "
+        "whose key is set, else the embedded local/whisper-tiny.en)."
+    ),
+    "transcription.max_upload_bytes": Setting(
+        int, None, "Largest file sent to a transcription provider in one request, in bytes "
+        "(unset: the provider's limit, 25 MiB for OpenAI); larger audio is cut at silences.",
+        low=64 * 1024, high=1024 * MiB,
+    ),
     "warm_core.enabled": Setting(
         bool, True, "Use the warm core for `ask` (TERMCHAT_NO_WARM=1 turns it off)."
     ),
@@ -157,6 +166,18 @@ SETTINGS: dict[str, Setting] = {
                              high=86400),
     "tools.max_output": Setting(int, 32 * 1024, "Bytes of a tool's output sent to the model "
                                 "(more is cut, with a note).", low=256, high=64 * MiB),
+    "voice.auto_send": Setting(
+        bool, False, "Chat voice mode: send the transcript at once instead of leaving it to edit."
+    ),
+    "voice.read_aloud": Setting(bool, False, "Chat: speak each reply sentence by sentence as it streams."),
+    "voice.silence_seconds": Setting(
+        float, 1.2, "Seconds of silence after speech that end a recording (0: only Enter stops it).",
+        low=0, high=60,
+    ),
+    "voice.max_seconds": Setting(
+        float, 120.0, "Longest recording in seconds (listen, ask --voice, chat voice mode).",
+        low=1, high=3600,
+    ),
 }
 
 # Dynamic tables: [aliases] NAME = "provider/model"; [endpoints.NAME] api_base/api_key/api_key_env;

@@ -96,6 +96,23 @@ MIGRATIONS: list[str] = [
     """,
     # tools (#13): an assistant reply's tool rounds, JSON (see StoredMessage.tool_rounds)
     "ALTER TABLE messages ADD COLUMN tool_rounds TEXT;",
+    # media calls that are not chat messages (transcriptions): what they cost and took
+    """
+    CREATE TABLE media_calls (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        model TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        input_bytes INTEGER,
+        audio_s REAL,
+        duration_s REAL,
+        cost_usd REAL,
+        parts INTEGER,
+        failed_parts TEXT,
+        error TEXT
+    );
+    CREATE INDEX media_calls_created ON media_calls(created_at);
+    """,
 ]
 
 
@@ -380,6 +397,28 @@ class Store:
             self.db.execute("ROLLBACK")
             raise
         return int(cur.lastrowid or 0)
+
+    # -- media calls --------------------------------------------------------------------------
+
+    def add_media_call(self, kind: str, model: str, **fields: Any) -> int:
+        """Record one media call (``kind`` ``transcription``) and return its id. ``fields``:
+        ``input_bytes``, ``audio_s`` (seconds of audio), ``duration_s`` (wall seconds),
+        ``cost_usd``, ``parts``, ``failed_parts`` (list of 1-based numbers), ``error``."""
+        allowed = ("input_bytes", "audio_s", "duration_s", "cost_usd", "parts", "failed_parts", "error")
+        cols, vals = ["kind", "model", "created_at"], [kind, model, time.time()]
+        for k in allowed:
+            if fields.get(k) is not None:
+                cols.append(k)
+                vals.append(json.dumps(fields[k]) if k == "failed_parts" else fields[k])
+        cur = self.db.execute(
+            f"INSERT INTO media_calls ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", vals
+        )
+        return int(cur.lastrowid or 0)
+
+    def media_calls(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The latest media calls, newest first, as dicts of the table's columns."""
+        rows = self.db.execute("SELECT * FROM media_calls ORDER BY id DESC LIMIT ?", (limit,))
+        return [dict(r) for r in rows]
 
     def update_message(self, mid: int, **fields: Any) -> None:
         """Update columns of a message (used to finish a streamed reply in place)."""

@@ -41,6 +41,8 @@ chat       POST /v1/chat/completions, POST /api/chat (Ollama)      text, echo, c
 images     POST /v1/images/generations                             image
 speech     POST /v1/audio/speech                                   speech
 models     GET /v1/models, GET /v1/models/{id}, GET /api/tags      (errors only)
+transcrip- POST /v1/audio/transcriptions (multipart; 413 over     transcript, segments,
+ tion      ``max_upload_bytes``): tests/support/fake_transcribe.py language, duration, usage
 pull       POST /api/pull (Ollama)                                 pull, delay,
                                                                    disconnect_after
 delete     DELETE /api/delete (Ollama)                             (errors only)
@@ -107,7 +109,7 @@ __all__ = [
 DEFAULT_CHAT_TEXT = "Hello from the scripted server."
 
 #: Endpoint families, each with its own FIFO queue of specs.
-FAMILIES = ("chat", "images", "speech", "models", "pull", "delete")
+FAMILIES = ("chat", "images", "speech", "models", "pull", "delete", "transcription")
 
 _COMMON_KEYS = {
     "family",
@@ -141,6 +143,7 @@ _FAMILY_KEYS = {
     "models": set(),
     "pull": {"pull", "disconnect_after", "disconnect_mode"},
     "delete": set(),
+    "transcription": {"transcript", "segments", "language", "duration", "usage"},
 }
 
 # status -> (error type, default error code)
@@ -417,6 +420,10 @@ class FakeOpenAI:
             list(ollama_models) if ollama_models is not None else ["llama3.2:latest"]
         )
         self.api_key = api_key
+        #: Largest transcription upload taken (bytes; larger: 413), ``None``: any size.
+        self.max_upload_bytes: int | None = None
+        #: What each transcription request carried (tests/support/fake_transcribe.py).
+        self.transcriptions: list[dict[str, Any]] = []
         self.errors: list[str] = []
         self._lock = threading.Lock()
         self._queues: dict[str, collections.deque[dict[str, Any]]] = {
@@ -507,7 +514,8 @@ class FakeOpenAI:
             fam = next(
                 (
                     f
-                    for key, f in (("image", "images"), ("speech", "speech"), ("pull", "pull"))
+                    for key, f in (("image", "images"), ("speech", "speech"), ("pull", "pull"),
+                                   ("transcript", "transcription"))
                     if key in spec
                 ),
                 "chat",
@@ -540,6 +548,7 @@ class FakeOpenAI:
             for q in self._queues.values():
                 q.clear()
             self._requests.clear()
+            self.transcriptions.clear()
             self._files.clear()
             self.errors.clear()
 
@@ -867,6 +876,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._images(body)
         elif method == "POST" and path == "/v1/audio/speech":
             self._speech(body)
+        elif method == "POST" and path == "/v1/audio/transcriptions":
+            from tests.support import fake_transcribe
+
+            fake_transcribe.handle(self, body)
         elif method == "GET" and (path == "/v1/models" or path.startswith("/v1/models/")):
             self._models(path)
         elif method == "GET" and path == "/api/tags":
@@ -933,6 +946,8 @@ class _Handler(BaseHTTPRequestHandler):
                 owner.models = list(body["models"])
             if "ollama_models" in body:
                 owner.ollama_models = list(body["ollama_models"])
+            if "max_upload_bytes" in body:
+                owner.max_upload_bytes = body["max_upload_bytes"]
             if "api_key" in body:
                 owner.api_key = body["api_key"]
             self._send_json(200, {"ok": True})

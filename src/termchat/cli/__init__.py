@@ -91,6 +91,12 @@ def _register() -> None:
     from . import mcp
 
     mcp.register(app)
+    from . import transcribe
+
+    transcribe.register(app)
+    from . import listen
+
+    listen.register(app)
 
 
 _register()

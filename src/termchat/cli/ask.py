@@ -35,6 +35,10 @@ tools.allow) run, the shell tool only with --yes. One line per call on stderr.
 (ps); prefer --key-env NAME (the key is read from that environment variable) or `termchat keys
 set`.
 
+With --voice the instruction is spoken: termchat records from the default microphone (Enter or
+a pause after speech stops it, Ctrl+C cancels), shows the transcript on stderr, and uses it as
+the instruction (`termchat ask --voice < notes.txt`).
+
 Exit codes: 0 ok, 1 provider error, 2 usage error, 3 configuration or authentication,
 4 network or timeout, 130 interrupted, 141 standard output closed (| head), 143 terminated
 (SIGTERM), 129 the terminal was closed (SIGHUP) — in the last four cases what arrived is
@@ -207,9 +211,15 @@ def register(app: typer.Typer) -> None:
         root: list[str] = typer.Option(
             None, "--root", metavar="DIR", help="A folder the file tools may read besides the working directory (repeatable).",
         ),
+        voice: bool = typer.Option(False, "--voice", help="Speak the instruction: record from the microphone and transcribe it first (then the argument, a blank line and stdin follow it as material)."),
     ) -> None:
+        words = " ".join(prompt or [])
+        if voice:
+            from .voice_input import voice_prompt
+
+            words = voice_prompt(words, no_warm=no_warm)
         code = run_ask(
-            prompt=" ".join(prompt or []),
+            prompt=words,
             model=model,
             system=system,
             options=split_options(option or []),

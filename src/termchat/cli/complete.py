@@ -90,7 +90,8 @@ def _help(text: str) -> str:
 
 def _model_candidates(incomplete: str, mode: str) -> list[Candidate]:
     """Aliases, live local models, configured endpoint models and catalog ids of ``mode``
-    (``chat``, ``image_generation`` or ``audio_speech``) that start with ``incomplete``."""
+    (``chat``, ``image_generation``, ``audio_speech`` or ``audio_transcription``) that start
+    with ``incomplete``."""
     from ..core.modelcache import catalog_ids, gateway_modes, read_local_cache
 
     data = _config_data()
@@ -158,11 +159,37 @@ def complete_speech_model(incomplete: str) -> list[Candidate]:
     return _safe(_model_candidates, incomplete, "audio_speech")
 
 
+#: Output formats of ``termchat transcribe --format``.
+TRANSCRIPT_FORMATS = ("text", "json", "srt", "vtt")
+#: The embedded speech-to-text model (``core.stt_local.EMBEDDED_STT_MODEL``; repeated here so a
+#: TAB does not import the core).
+EMBEDDED_STT = "local/whisper-tiny.en"
+
+
+def _transcription_candidates(incomplete: str) -> list[Candidate]:
+    out = _model_candidates(incomplete, "audio_transcription")
+    if EMBEDDED_STT.startswith(incomplete):
+        out.insert(0, (EMBEDDED_STT, "embedded, offline"))
+    return out
+
+
+def complete_transcription_model(incomplete: str) -> list[Candidate]:
+    """Speech-to-text models for ``termchat transcribe -m`` and ``listen -m``: the embedded
+    model, aliases to transcription models, then the catalog's transcription ids."""
+    return _safe(_transcription_candidates, incomplete)
+
+
+def complete_transcript_format(incomplete: str) -> list[str]:
+    """Formats for ``termchat transcribe --format`` (:data:`TRANSCRIPT_FORMATS`)."""
+    return [f for f in TRANSCRIPT_FORMATS if f.startswith(incomplete)]
+
+
 def complete_any_model(incomplete: str) -> list[Candidate]:
     """Models of every completed mode (chat first), for ``models info`` and ``aliases set``."""
     out = complete_model(incomplete)
     seen = {c if isinstance(c, str) else c[0] for c in out}
-    for extra in (complete_image_model(incomplete), complete_speech_model(incomplete)):
+    for extra in (complete_image_model(incomplete), complete_speech_model(incomplete),
+                  complete_transcription_model(incomplete)):
         for c in extra:
             value = c if isinstance(c, str) else c[0]
             if value not in seen:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 HELP = """Check what works and what does not, with a fix for each problem.
 
 Checks the config file, history store, keys, default model, local servers, audio output,
+input devices and the speech-to-text model,
 terminal graphics and the warm core.
 
 Exit code 0 when everything you configured works, 1 otherwise. Optional things that are absent
@@ -375,6 +376,9 @@ def run_checks() -> list[Check]:
 
     gateway_checks(out, config, Check)
     _audio_check(out)
+    from .doctor_voice import voice_checks
+
+    voice_checks(out, config, Check)
     _graphics_check(out)
     out.append(_warm_core_line(config))
     return out

@@ -42,6 +42,16 @@ class CoreClient(Protocol):
         """The :class:`~termchat.core.media.SpeechResult` of a ``SpeechRequest``."""
         ...
 
+    def transcribe(self, req: Any, rm: Any, on_notice: Notify | None = None) -> Any:
+        """The :class:`~termchat.core.types.Transcript` of one ``TranscriptionRequest`` (one
+        upload; :func:`termchat.client.transcribe.transcribe` splits and checks)."""
+        ...
+
+    def load_stt(self, rm: Any) -> float:
+        """Load the speech-to-text model ``rm`` where transcriptions will run (the embedded
+        model; a provider needs nothing); seconds it took."""
+        ...
+
     def live_models(self, timeout: float) -> Any:
         """The models local sources serve now (:class:`~termchat.core.listing.LiveResult`:
         the embedded model, Ollama, LM Studio, llama.cpp, configured endpoints), each server

@@ -174,10 +174,12 @@ class LocalCore:
         return LocalStream(lambda answer: toolrounds.stream_rounds(req, self.config, rm, answer),
                            tools)
 
-    def run(self, make: Callable[[], Any]) -> Any:
+    def run(self, make: Callable[[], Any], load: bool = True) -> Any:
         """The result of the coroutine ``make()``, run on the loop thread; Ctrl+C (or any
-        exception) while it waits cancels it there."""
-        _load()
+        exception) while it waits cancels it there. ``load``: import LiteLLM first (in the
+        caller's thread); the embedded speech-to-text model does without."""
+        if load:
+            _load()
         fut = asyncio.run_coroutine_threadsafe(make(), LoopThread.loop())
         try:
             return fut.result()
@@ -194,6 +196,17 @@ class LocalCore:
         from ..core.media import synthesize_speech
 
         return self.run(lambda: synthesize_speech(req, self.config, rm, on_notice=on_notice))
+
+    def transcribe(self, req: Any, rm: Any, on_notice: Notify | None = None) -> Any:
+        from ..core.transcribe import transcribe_audio
+
+        return self.run(lambda: transcribe_audio(req, self.config, rm, on_notice=on_notice),
+                        load=rm.provider != "local")
+
+    def load_stt(self, rm: Any) -> float:
+        from ..core.transcribe import load_model
+
+        return float(self.run(lambda: load_model(rm), load=rm.provider != "local"))
 
     def live_models(self, timeout: float) -> Any:
         from ..core.listing import fetch_live

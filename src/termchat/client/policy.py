@@ -82,6 +82,18 @@ class Core:
     def speech(self, req: Any, rm: Any, on_notice: Notify | None = None) -> Any:
         return self._media("speech", req, rm, on_notice)
 
+    def transcribe(self, req: Any, rm: Any, on_notice: Notify | None = None) -> Any:
+        return self._media("transcribe", req, rm, on_notice)
+
+    def load_stt(self, rm: Any) -> float:
+        """Load the speech-to-text model where the next transcription will run."""
+        if self.use_warm:
+            try:
+                return float(self.warm_core().load_stt(rm))
+            except warm.WarmUnavailable:
+                self._unavailable()
+        return float(self.local().load_stt(rm))
+
     def live_models(self, timeout: float) -> Any:
         """The live local models (:class:`~termchat.core.listing.LiveResult`): as the warm core
         sees them when one answers (its connections are open), else probed from here. A

@@ -107,6 +107,24 @@ class WarmCore:
 
         return SpeechResult.from_dict(self._call("speech", req, rm, on_notice))
 
+    def transcribe(self, req: Any, rm: Any, on_notice: Notify | None = None) -> Any:
+        """One transcription in the warm core (the audio travels base64-encoded; a request
+        line over the protocol's limit raises ``WarmUnavailable`` before anything is sent)."""
+        import base64
+
+        from ..core.types import Transcript
+
+        settings = {k: self.config.get(k) for k in ("timeout", "retries", "retry_max_wait")}
+        request = {**asdict(req), "audio": base64.b64encode(req.audio).decode("ascii")}
+        payload = {"request": request, "model": asdict(rm), "config": settings}
+        return Transcript.from_dict(
+            warm.call_sync("transcribe", payload, self.config, on_notice, self.sock))
+
+    def load_stt(self, rm: Any) -> float:
+        """Load the speech-to-text model in the warm core (op ``stt_load``)."""
+        d = warm.call_sync("stt_load", {"model": asdict(rm)}, self.config, None, self.sock)
+        return float(d.get("seconds", 0.0))
+
     def live_models(self, timeout: float) -> Any:
         from ..core.listing import LiveModel, LiveResult, ServerStatus
 

@@ -29,6 +29,10 @@ def _local_live(bare: str, config: Settings | None) -> tuple[str, bool]:
     """``(source, live)`` of a ``local/…`` model: an installed embedded model or an existing file."""
     if bare == "smollm2":
         return "embedded", cat.embedded_available()
+    if bare.startswith("whisper-"):
+        from . import stt_local
+
+        return "embedded", stt_local.available()
     named = local_models(config)
     if bare in named:
         return "local_models", os.path.isfile(os.path.expanduser(str(named[bare])))
@@ -55,7 +59,12 @@ def model_details(
         ModelNotFoundError: unknown model/alias (exit 2), with suggestions.
         ConfigError: the config is invalid (exit 3).
     """
+    from . import stt_local
+    from .transcribe import resolve_transcription_model
+
     rm = cat.resolve_model(name, config, require_key=False, env=env)
+    if stt_local.is_embedded(rm.id):  # the embedded speech-to-text model, not a chat model
+        rm = resolve_transcription_model(rm.id, config)
     info = dict(rm.info)
     provider, bare = rm.id.split("/", 1)
     endpoints = cat.all_endpoints(config)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import catalog as cat
-from . import gateway, modelcache
+from . import gateway, modelcache, stt_local
 from .keys import PROVIDER_KEY_ENV, read_keys, resolve_key
 from .probes import (  # noqa: F401  (re-exported: the listing's probes, under their old names)
     PROBE_TIMEOUT,
@@ -431,7 +431,7 @@ def list_models(
     live: LiveResult | None = None,
 ) -> list[ModelRow]:
     """Every model: live local ones first (embedded, ``[local_models]``, Ollama, endpoints),
-    then the catalog sorted by id. ``live`` defaults to :func:`fetch_live` (network probes)."""
+    the embedded speech-to-text model when installed, then the catalog sorted by id. ``live`` defaults to :func:`fetch_live` (network probes)."""
     env = os.environ if env is None else env
     if live is None:
         live = fetch_live(config, env)
@@ -444,6 +444,12 @@ def list_models(
             continue
         seen.add(m.id)
         rows.append(row_from_info(m.id, m.info, keys, by_id, source=m.source, live=True))
+    if stt_local.available():  # the embedded speech-to-text model (not a chat model: listed
+        # here, not among the live models the chat picker and `-m` completion offer)
+        info = {"mode": "audio_transcription", "litellm_provider": cat.LOCAL_PROVIDER,
+                "input_cost_per_second": 0.0}
+        rows.append(row_from_info(stt_local.EMBEDDED_STT_MODEL, info, keys, by_id,
+                                  source="embedded", live=True))
     for ep_name, ep in ((k, v) for k, v in (config.endpoints if config else {}).items()):
         for name in ep.get("models", []) or []:
             mid = f"{ep_name}/{name}"

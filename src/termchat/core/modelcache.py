@@ -15,8 +15,9 @@ file is treated as empty or stale, never as an error.
 changes (its path, size and mtime in nanoseconds form ``key``); building it parses the 3 MB
 catalog once (about 0.15 s), reading it takes about 2 ms::
 
-    {"version": 1, "key": "<path>:<size>:<mtime_ns>",
-     "modes": {"chat": [str], "image_generation": [str], "audio_speech": [str]}}
+    {"version": 2, "key": "<path>:<size>:<mtime_ns>",
+     "modes": {"chat": [str], "image_generation": [str], "audio_speech": [str],
+               "audio_transcription": [str]}}
 """
 
 from __future__ import annotations
@@ -33,9 +34,12 @@ LOCAL_MODELS_CACHE = "local_models.json"
 GATEWAY_CACHE = "gateway_models.json"
 CATALOG_IDS_CACHE = "catalog_ids.json"
 CACHE_VERSION = 1
+#: ``catalog_ids.json``'s own version (2: audio_transcription ids added; a version-1 file is
+#: rebuilt once).
+CATALOG_IDS_VERSION = 2
 
 #: Catalog modes whose ids are cached for completion.
-COMPLETION_MODES = ("chat", "image_generation", "audio_speech")
+COMPLETION_MODES = ("chat", "image_generation", "audio_speech", "audio_transcription")
 
 
 def write_local_cache(models: list[tuple[str, str]]) -> None:
@@ -84,7 +88,7 @@ def write_catalog_ids(stamp: str | None = None) -> dict[str, list[str]]:
             modes[mode].append(mid)
     for ids in modes.values():
         ids.sort()
-    doc = {"version": CACHE_VERSION, "key": stamp or catalog_stamp(), "modes": modes}
+    doc = {"version": CATALOG_IDS_VERSION, "key": stamp or catalog_stamp(), "modes": modes}
     try:
         paths.atomic_write(paths.cache_dir() / CATALOG_IDS_CACHE, json.dumps(doc).encode())
     except OSError:
@@ -97,7 +101,7 @@ def _read_catalog_ids() -> dict | None:
         doc = json.loads((paths.cache_dir() / CATALOG_IDS_CACHE).read_bytes())
     except (OSError, ValueError):
         return None
-    return doc if isinstance(doc, dict) and doc.get("version") == CACHE_VERSION else None
+    return doc if isinstance(doc, dict) and doc.get("version") == CATALOG_IDS_VERSION else None
 
 
 def catalog_ids_stale() -> bool:

@@ -271,3 +271,88 @@ def event_from_dict(data: dict[str, Any]) -> Event:
     data = dict(data)
     klass = _EVENT_TYPES[data.pop("type")]
     return klass(**data)
+
+
+# ---------------------------------------------------------------------------------------------
+# Speech to text
+
+
+@dataclass
+class TranscriptionRequest:
+    """A speech-to-text request.
+
+    Attributes:
+        model: a model id or alias; ``""`` lets the client layer pick the default
+            (:func:`termchat.client.transcribe.pick_transcription_model`).
+        audio: the audio file's bytes as read (wav, mp3, m4a, ogg, webm, flac), sent as is.
+        filename: the name the provider sees; its extension tells the provider the format.
+        mime: the file's MIME type (``audio/wav``…), or ``None``.
+        language: ISO-639-1 code of the speech (``en``), or ``None`` to detect it.
+        prompt: a vocabulary/style hint passed to the model, or ``None``.
+        response_format: what to ask the provider for: ``verbose_json`` (text with segments
+            and timestamps, where the model gives them) or ``json`` (text only); the front
+            formats the result as text/json/srt/vtt itself.
+        api_base: base URL override (``--api-base``); api_key: explicit key (``--key``).
+        timeout: seconds for the whole call; ``None`` takes the config value.
+    """
+
+    model: str
+    audio: bytes
+    filename: str = "audio.wav"
+    mime: str | None = None
+    language: str | None = None
+    prompt: str | None = None
+    response_format: str = "verbose_json"
+    api_base: str | None = None
+    api_key: str | None = None
+    timeout: float | None = None
+
+
+@dataclass
+class TranscriptSegment:
+    """A stretch of the transcript: ``start``/``end`` in seconds from the start of the audio."""
+
+    start: float
+    end: float
+    text: str
+
+
+@dataclass
+class Transcript:
+    """The result of a transcription.
+
+    Attributes:
+        text: the whole transcript (split files: the parts' texts joined with a space).
+        segments: timed segments, in order (empty when the model gives none, e.g. plain
+            ``json`` answers); times in seconds from the start of the whole file.
+        language: the spoken language as the model reported it, or ``None``.
+        duration_s: the audio's length in seconds (the provider's figure, or decoded), or
+            ``None`` when unknown.
+        model: the model id that transcribed.
+        cost_usd: USD from the catalog (per second of audio, or per token when the provider
+            reports token usage); 0 for the embedded model; ``None`` when not priced.
+        elapsed_s: wall-clock seconds the call(s) took.
+        failed_parts: 1-based numbers of the parts of a split file that failed (else empty).
+        parts: how many parts the audio was sent in (1 unless split).
+    """
+
+    text: str = ""
+    segments: list[TranscriptSegment] = field(default_factory=list)
+    language: str | None = None
+    duration_s: float | None = None
+    model: str = ""
+    cost_usd: float | None = None
+    elapsed_s: float = 0.0
+    failed_parts: list[int] = field(default_factory=list)
+    parts: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (all fields; segments as ``{"start", "end", "text"}``)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Transcript:
+        """Inverse of :meth:`to_dict`."""
+        d = dict(d)
+        d["segments"] = [TranscriptSegment(**s) for s in d.get("segments", [])]
+        return cls(**d)

@@ -253,12 +253,15 @@ def check_output_device() -> str:
 _DTYPES = {1: "uint8", 2: "int16", 3: "int24", 4: "int32"}
 
 
-def play_pcm(fmt: PcmFormat, frames: bytes, block_seconds: float = 0.05) -> None:
+def play_pcm(fmt: PcmFormat, frames: bytes, block_seconds: float = 0.05,
+             stop: Any = None) -> None:
     """Play PCM ``frames`` in format ``fmt`` on the default output device and wait until they
     have been played.
 
     Frames are written in blocks of ``block_seconds``, so Ctrl+C is noticed within about that
-    long; it stops the sound at once (``abort``) and re-raises ``KeyboardInterrupt``.
+    long; it stops the sound at once (``abort``) and re-raises ``KeyboardInterrupt``. A
+    ``stop`` event (:class:`threading.Event`, set from another thread) ends playback the same
+    way, within a block, and returns.
 
     Raises:
         TermchatError: PortAudio is missing, there is no output device, or the device fails.
@@ -276,6 +279,10 @@ def play_pcm(fmt: PcmFormat, frames: bytes, block_seconds: float = 0.05) -> None
     try:
         stream.start()
         for i in range(0, len(frames), step):
+            if stop is not None and stop.is_set():
+                stream.abort()
+                stream.close()
+                return
             stream.write(frames[i : i + step])
         stream.stop()
     except KeyboardInterrupt:

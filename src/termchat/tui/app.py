@@ -43,6 +43,7 @@ from .conversations import ConversationsMixin
 from .media_ui import MediaMixin
 from .session import ChatSession, NoModel, Turn
 from .slash import COMMANDS
+from .voice import VoiceMixin
 from .widgets.conversation import ConversationView
 from .widgets.message import MessageView
 from .widgets.prompt import AttachmentBar, PromptInput
@@ -59,7 +60,7 @@ class StatusBar(Static):
     """One line: the model, the conversation's tokens and cost, and what is pending."""
 
 
-class ChatApp(ConversationsMixin, CompareMixin, ActionsMixin, MediaMixin, App[None]):
+class ChatApp(ConversationsMixin, CompareMixin, ActionsMixin, MediaMixin, VoiceMixin, App[None]):
     """The chat app: the layout, the keys, the screens, and the wiring of the widgets to the
     :class:`~termchat.tui.session.ChatSession` that holds the conversation and does its
     operations. Conversation handling, comparison panes and the dialog actions are in
@@ -96,6 +97,8 @@ class ChatApp(ConversationsMixin, CompareMixin, ActionsMixin, MediaMixin, App[No
         Binding("f2", "rename", "Rename", id="chat.rename", show=False),
         Binding("f3", "export", "Export", id="chat.export", show=False),
         Binding("f4", "copy", "Copy", id="chat.copy", show=False),
+        Binding("f5", "voice_record", "Voice", id="chat.voice"),
+        Binding("f6", "read_aloud", "Read aloud", id="chat.read_aloud", show=False),
     ]
 
     def __init__(
@@ -381,8 +384,9 @@ class ChatApp(ConversationsMixin, CompareMixin, ActionsMixin, MediaMixin, App[No
         view = await self.conversation.add_pending(rm.id)
         turn = None
         try:
-            turn = await self.session.reply(rm, view, question=question)
+            turn = await self.session.reply(rm, self.read_aloud_view(view), question=question)
         finally:
+            self.read_aloud_end(turn is None or turn.outcome.interrupted)
             if turn is not None:
                 await self._show_turn(view, turn)
         return turn
@@ -411,7 +415,9 @@ class ChatApp(ConversationsMixin, CompareMixin, ActionsMixin, MediaMixin, App[No
             pass
 
     def action_cancel(self) -> None:
-        """Stop the streaming reply(ies); the partial text is kept, marked interrupted."""
+        """Stop the streaming reply(ies); the partial text is kept, marked interrupted. Stops
+        a recording and speech too."""
+        self.voice_cancel()
         if self.reply_worker is not None and not self.reply_worker.is_finished:
             self.reply_worker.cancel()
         for w in self._pane_workers:
@@ -450,9 +456,10 @@ class ChatApp(ConversationsMixin, CompareMixin, ActionsMixin, MediaMixin, App[No
         """Palette commands: termchat's actions plus Textual's (themes, keys, quit)."""
         yield from super().get_system_commands(screen)
         yield from self.termchat_commands(screen)
+        yield from self.voice_commands(screen)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Esc cancels only while a reply streams; the app's keys stay out of dialogs' way."""
         if action == "cancel":
-            return self.busy
+            return self.busy or self.voice_active
         return not (isinstance(self.screen, ModalScreen) and action not in ("quit", "command_palette"))
