@@ -407,13 +407,8 @@ def _probe_proxy(name: str, base: str, key: str | None, timeout: float,
 
 def _local_info() -> dict[str, Any]:
     """The catalog-like entry of an embedded model (free, chat, 8192-token context)."""
-    return {
-        "mode": "chat",
-        "litellm_provider": cat.LOCAL_PROVIDER,
-        "input_cost_per_token": 0.0,
-        "output_cost_per_token": 0.0,
-        "max_input_tokens": 8192,
-    }
+    return {"mode": "chat", "litellm_provider": cat.LOCAL_PROVIDER, "input_cost_per_token": 0.0,
+            "output_cost_per_token": 0.0, "max_input_tokens": 8192}
 
 
 def write_local_cache(models: list[LiveModel]) -> None:
@@ -431,7 +426,8 @@ def list_models(
     live: LiveResult | None = None,
 ) -> list[ModelRow]:
     """Every model: live local ones first (embedded, ``[local_models]``, Ollama, endpoints),
-    the embedded speech-to-text model when installed, then the catalog sorted by id. ``live`` defaults to :func:`fetch_live` (network probes)."""
+    the embedded speech-to-text model when installed, then the catalog sorted by id. ``live``
+    defaults to :func:`fetch_live` (network probes)."""
     env = os.environ if env is None else env
     if live is None:
         live = fetch_live(config, env)
@@ -444,8 +440,7 @@ def list_models(
             continue
         seen.add(m.id)
         rows.append(row_from_info(m.id, m.info, keys, by_id, source=m.source, live=True))
-    if stt_local.available():  # the embedded speech-to-text model (not a chat model: listed
-        # here, not among the live models the chat picker and `-m` completion offer)
+    if stt_local.available():  # embedded speech-to-text: listed, not offered to chat
         info = {"mode": "audio_transcription", "litellm_provider": cat.LOCAL_PROVIDER,
                 "input_cost_per_second": 0.0}
         rows.append(row_from_info(stt_local.EMBEDDED_STT_MODEL, info, keys, by_id,
