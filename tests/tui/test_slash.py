@@ -50,6 +50,8 @@ class FakeApp:
     action_help = _rec("action_help")
     action_pick_preset = _rec("action_pick_preset")
     use_preset = _rec("use_preset")
+    action_tools = _rec("action_tools")
+    enable_tools = _rec("enable_tools")
 
     def image(self, arg, line):  # the worker's coroutine, as a marker
         return ("image", arg, line)
@@ -74,6 +76,7 @@ EXPECTED = {
     "/export": [("/export", "action_export"), ("/export json out.json", "export")],
     "/help": [("/help", "action_help")],
     "/preset": [("/preset", "action_pick_preset"), ("/preset terse", "use_preset")],
+    "/tools": [("/tools", "action_tools"), ("/tools clock time", "enable_tools")],
 }
 
 
@@ -98,6 +101,8 @@ async def test_command_arguments_reach_the_handlers():
     assert ("export", "json", Path("out.json")) in app.calls
     await COMMANDS.dispatch(app, "/system   Be terse.")
     assert ("set_system", "Be terse.") in app.calls
+    await COMMANDS.dispatch(app, "/tools clock, time")
+    assert ("enable_tools", ["clock", "time"]) in app.calls
 
 
 async def test_unknown_command_is_reported_and_keeps_the_prompt():

@@ -151,6 +151,15 @@ class ActionsMixin:
 
         self.push_screen(HelpScreen(self.help_rows(), COMMANDS.help_rows()))
 
+    def enable_tools(self: Any, specs: list[str]) -> None:
+        """Enable the tools ``specs`` (built-in, MCP server NAME, NAME.tool) for the rest of this
+        chat (``/tools NAME``); they are checked when the next message is sent."""
+        from ..render import sanitize
+
+        self.session.tools.enable(specs)
+        self.notify(sanitize(f"enabled for this chat: {' '.join(specs)} (checked with the next "
+                             "message)"), markup=False)
+
     def action_tools(self: Any) -> None:
         """List the enabled tools and the MCP servers (what ``/tools`` shows)."""
         from .tools_ui import show_tools

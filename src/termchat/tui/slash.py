@@ -149,6 +149,15 @@ def _help(app: Any, arg: str, line: str) -> None:
     app.action_help()
 
 
+@COMMANDS.command("/tools", "[NAME…]", "list the enabled tools and MCP servers; with names, "
+                  "enable more for this chat (built-in, MCP server, or SERVER.tool)")
+def _tools(app: Any, arg: str, line: str) -> None:
+    if arg:
+        app.enable_tools(arg.replace(",", " ").split())
+    else:
+        app.action_tools()
+
+
 @COMMANDS.command("/preset", "[NAME]", "use a saved preset: model, system prompt, options and "
                   "fallbacks (no name: open the picker)")
 def _preset(app: Any, arg: str, line: str) -> None:

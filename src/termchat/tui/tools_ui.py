@@ -29,7 +29,6 @@ from typing import Any
 
 from ..core.errors import TermchatError
 from ..core.types import ToolCall, ToolResult
-from .slash import COMMANDS
 
 
 class ChatTools:
@@ -233,20 +232,6 @@ def shutdown() -> None:
     mcp = sys.modules.get("termchat.client.mcp")
     if mcp is not None:
         mcp.shutdown()
-
-
-@COMMANDS.command("/tools", "[NAME…]", "list the enabled tools and MCP servers; with names, "
-                  "enable more for this chat (built-in, MCP server, or SERVER.tool)")
-def _tools(app: Any, arg: str, line: str) -> None:
-    from ..render import sanitize
-
-    tools = app.session.tools
-    if arg:
-        tools.enable(arg.replace(",", " ").split())
-        app.notify(sanitize(f"enabled for this chat: {arg} (checked with the next message)"),
-                   markup=False)
-        return
-    show_tools(app)
 
 
 def show_tools(app: Any) -> None:
