@@ -85,3 +85,30 @@ def test_usage_pipe_is_tab_separated_and_terminal_has_bars(cli, fake, home):
     assert "usage since 30d, by day" in text and "spend per day" in text
     assert "$0.0420" in text
     assert "█" in text  # the bar of the day
+
+
+def test_usage_counts_image_calls_beside_the_chat_replies(cli, fake, home):
+    """A real `termchat image` (priced by the catalog) is stored in media_calls and counted
+    by `termchat usage` as a request with its USD; with config log = false it is not."""
+    env = _fill(cli, fake, home)
+    r = cli("image", "logo of a fox", "--size", "1024x1024", "--quality", "low", "--n", "2",
+            "--api-base", fake.base_url, "--output", "logo-{n}.png", "--json", env=env)
+    assert r.returncode == 0, r.stderr
+    cost = json.loads(r.stdout)["cost_usd"]
+    assert abs(cost - 2 * 0.011) < 1e-9  # tests/support/priced.py: $0.011 per low 1024² image
+    r = cli("usage", "--by", "model", "--json", env=env)
+    doc = json.loads(r.stdout)
+    rows = {row["key"]: row for row in doc["rows"]}
+    assert rows["openai/gpt-image-1"]["requests"] == 1
+    assert abs(rows["openai/gpt-image-1"]["cost_usd"] - cost) < 1e-9
+    assert rows["openai/gpt-image-1"]["prompt_tokens"] == 0
+    assert doc["total"]["requests"] == 4 and abs(doc["total"]["cost_usd"] - 0.042 - cost) < 1e-9
+    day = json.loads(cli("usage", "--json", env=env).stdout)
+    assert day["rows"][0]["requests"] == 4
+    assert abs(day["days"][0]["cost_usd"] - 0.042 - cost) < 1e-9
+
+    assert cli("config", "set", "log", "false", env=env).returncode == 0
+    r = cli("image", "logo", "--api-base", fake.base_url, "--output", "x.png", env=env)
+    assert r.returncode == 0, r.stderr
+    with sqlite3.connect(home / "data" / "termchat.db") as db:
+        assert db.execute("SELECT count(*) FROM media_calls").fetchone()[0] == 1

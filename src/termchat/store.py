@@ -311,7 +311,7 @@ class Store:
     # -- media calls --------------------------------------------------------------------------
 
     def add_media_call(self, kind: str, model: str, **fields: Any) -> int:
-        """Record one media call (``kind`` ``transcription``) and return its id. ``fields``:
+        """Record one media call (``kind``: ``transcription``, ``image`` or ``speech``) and return its id. ``fields``:
         ``input_bytes``, ``audio_s`` (seconds of audio), ``duration_s`` (wall seconds),
         ``cost_usd``, ``parts``, ``failed_parts`` (list of 1-based numbers), ``error``."""
         allowed = ("input_bytes", "audio_s", "duration_s", "cost_usd", "parts", "failed_parts", "error")

@@ -13,6 +13,10 @@ PRICES = {
                    "output_cost_per_token": 1e-3, "max_output_tokens": 1000},
     "gpt-cheap": {"litellm_provider": "openai", "mode": "chat", "input_cost_per_token": 1e-6,
                   "output_cost_per_token": 1e-5, "max_output_tokens": 1000},
+    # an image model, priced per image of a quality and size as LiteLLM's map prices it
+    "gpt-image-1": {"litellm_provider": "openai", "mode": "image_generation"},
+    "low/1024-x-1024/gpt-image-1": {"litellm_provider": "openai", "mode": "image_generation",
+                                    "input_cost_per_image": 0.011},
 }
 
 

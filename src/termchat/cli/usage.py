@@ -18,7 +18,8 @@ HELP = """Show what was spent: requests, tokens, USD and cache hits, from the hi
     termchat usage --since 7d --by model
     termchat usage --since 2026-11-01 --by provider --json
 
-Every stored reply counts (a request made with --no-log is not in the history). USD are the
+Every stored reply counts, and every image, speech and transcription call (a request made with
+--no-log, or with config log = false, is not in the history). USD are the
 catalog's prices at the time of the request; a cache hit costs 0. On a terminal: a table and a
 bar of spend per day; into a pipe: tab-separated lines with a header; --json: one object.
 
@@ -76,6 +77,7 @@ def query(db: Any, since: float, by: str, chart: bool = True) -> dict[str, Any]:
     by_where = where.replace("created_at >=", "+created_at >=") if long_span else where
     rows = db.execute(f"SELECT {GROUPS[by]} AS k, {sums} {by_where} GROUP BY k", (since,))
     out = [dict(zip(("key", *COLUMNS), tuple(r), strict=True)) for r in rows]
+    out = _with_media_calls(db, out, since, by)
     for r in out:
         if r["key"] is None:
             r["key"] = "(unknown)"
@@ -97,12 +99,36 @@ def query(db: Any, since: float, by: str, chart: bool = True) -> dict[str, Any]:
     elif not chart:
         days = []
     else:
-        days = [{"day": r[0], "cost_usd": r[1]} for r in db.execute(
-            f"SELECT {GROUPS['day']} AS k, COALESCE(SUM(cost_usd), 0.0) {where} GROUP BY k"
-            " ORDER BY k", (since,))]
+        per_day = [{"key": r[0], **dict.fromkeys(COLUMNS, 0), "cost_usd": r[1]} for r in db.execute(
+            f"SELECT {GROUPS['day']} AS k, COALESCE(SUM(cost_usd), 0.0) {where} GROUP BY k",
+            (since,))]
+        per_day = sorted(_with_media_calls(db, per_day, since, "day"), key=lambda r: r["key"])
+        days = [{"day": r["key"], "cost_usd": r["cost_usd"]} for r in per_day]
     total = {c: sum(r[c] for r in out) for c in COLUMNS}
     total["cost_usd"] = float(total["cost_usd"])
     return {"rows": out, "total": total, "days": days}
+
+
+def _with_media_calls(db: Any, rows: list[dict[str, Any]], since: float,
+                      by: str) -> list[dict[str, Any]]:
+    """``rows`` with the media calls since ``since`` added in (images, speech and
+    transcriptions, from the ``media_calls`` table): each a request with its USD, no tokens."""
+    try:
+        media = db.execute(
+            f"SELECT {GROUPS[by]} AS k, COUNT(*), COALESCE(SUM(cost_usd), 0.0) FROM media_calls"
+            " WHERE created_at >= ? GROUP BY k", (since,)).fetchall()
+    except Exception:  # a store from before the media_calls table: nothing to add
+        return rows
+    by_key = {r["key"]: r for r in rows}
+    for key, count, cost in media:
+        row = by_key.get(key)
+        if row is None:
+            row = by_key[key] = {"key": key, **dict.fromkeys(COLUMNS, 0)}
+            row["cost_usd"] = 0.0
+            rows.append(row)
+        row["requests"] += count
+        row["cost_usd"] += cost
+    return rows
 
 
 def _usd(v: float) -> str:

@@ -15,6 +15,7 @@ for a cache hit): the hook for checks that must see every paid request.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -122,9 +123,11 @@ class Routed:
         from .fallback import run_media
 
         start = self._media_at if req.model == rm.id else 0
+        began = time.monotonic()
         result, self._media_at = run_media(
             lambda r, m: getattr(self.core, op)(r, m, on_notice), req, rm,
             self.routing.chain, self.config, on_notice, start, self.before_send)
+        record_media_call(self.config, op, result, time.monotonic() - began)
         return result
 
     def image(self, req: Any, rm: Any, on_notice: Notify | None = None) -> Any:
@@ -145,6 +148,30 @@ class Routed:
         """Close the cache file (the core is the caller's to close)."""
         if self._cache is not None:
             self._cache.close()
+
+
+def record_media_call(config: Any, kind: str, result: Any, duration_s: float) -> None:
+    """Store one image or speech call (``kind``), its model, wall seconds and USD (not its
+    bytes) in the history's ``media_calls`` table, for ``termchat usage``; nothing when config
+    ``log`` is off. A store that cannot be written is logged, never raised: the image or the
+    audio is what the user asked for."""
+    if config is not None and not config.get("log"):
+        return
+    from ..store import Store
+
+    try:
+        store = Store()
+        try:
+            store.add_media_call(kind, getattr(result, "model", "") or "",
+                                 duration_s=round(duration_s, 4),
+                                 cost_usd=getattr(result, "cost_usd", None))
+        finally:
+            store.close()
+    except Exception:
+        import logging
+
+        logging.getLogger("termchat").warning("could not store the %s call's usage", kind,
+                                              exc_info=True)
 
 
 class _Recorder:
