@@ -178,6 +178,22 @@ def test_speech_goes_through_the_gateway(cli, team, home):
     assert line["model_group"] == "voice" and "payments" in line["tags"]
 
 
+def test_transcription_goes_through_the_gateway(cli, team, home):
+    from tests.support.speech import make_wav
+
+    (home / "clip.wav").write_bytes(make_wav(b"\x00\x10" * 16000, 16000))  # 1 s, not silent
+    team.upstream.script({"transcript": "hello from the gateway"})
+    before = len(team.attributions())
+    out = cli("transcribe", "-m", "team/scribe", "clip.wav", env=key(team))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "hello from the gateway"
+    [req] = team.upstream.transcriptions
+    assert req["model"] == "whisper-1" and req["size"] == (home / "clip.wav").stat().st_size
+    line = team.wait_attributions(before + 1)[-1]
+    assert line["model_group"] == "scribe" and "termchat" in line["tags"]
+    assert line["end_user"] == "alice"
+
+
 # ---------------------------------------------------------------------------------------------
 # Keys, a proxy that is down, doctor
 

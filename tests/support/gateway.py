@@ -68,6 +68,7 @@ def _config(upstream: str, closed: str, log_callbacks: bool) -> str:
                   supports_vision=True, mode="chat"),
             model("painter", "openai/gpt-image-1", upstream, mode="image_generation"),
             model("voice", "openai/tts-1", upstream, mode="audio_speech"),
+            model("scribe", "openai/whisper-1", upstream, mode="audio_transcription"),
             model("broken", "openai/fake-small", closed),
             model("backup", "openai/fake-backup", upstream),
             {"model_name": "canned", "litellm_params": {
