@@ -72,18 +72,25 @@ class _Progress:
         self.spinner.stop()
 
     def notify(self, text: str) -> None:
-        from ..render import sanitize, stderr_line
-
-        self.spinner.stop()
-        if self.bar is not None:
-            self.bar.console.print(sanitize(f"termchat: {text}"), style="yellow", markup=False,
-                                   highlight=False)
-        else:
-            stderr_line(f"termchat: {text}", style="yellow")
+        progress_notice(self.spinner, self.bar, text)
 
     def advance(self) -> None:
         if self.bar is not None:
             self.bar.advance(self.task)
+
+
+def progress_notice(spinner: Any, bar: Any, text: str) -> None:
+    """Print the notice ``text`` on stderr (``termchat: …``, yellow, neutralised) while a
+    spinner or a Rich progress ``bar`` (or ``None``) is showing: the spinner stops, the bar's
+    console prints the line above the bar."""
+    from ..render import sanitize, stderr_line
+
+    spinner.stop()
+    if bar is not None:
+        bar.console.print(sanitize(f"termchat: {text}"), style="yellow", markup=False,
+                          highlight=False)
+    else:
+        stderr_line(f"termchat: {text}", style="yellow")
 
 
 def run_media(

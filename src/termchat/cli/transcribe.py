@@ -171,14 +171,9 @@ class _Bar:
         self.bar.update(self.task, completed=done)
 
     def notify(self, text: str) -> None:
-        from ..render import sanitize, stderr_line
+        from ._media import progress_notice
 
-        self.spinner.stop()
-        if self.bar is not None:
-            self.bar.console.print(sanitize(f"termchat: {text}"), style="yellow", markup=False,
-                                   highlight=False)
-        else:
-            stderr_line(f"termchat: {text}", style="yellow")
+        progress_notice(self.spinner, self.bar, text)
 
 
 def run_transcribe(*, file: str, model: str | None, language: str | None, prompt: str | None,

@@ -223,14 +223,23 @@ def decode_for_playback(data: bytes, fmt: str) -> tuple[PcmFormat, bytes]:
     )
 
 
-def _sounddevice() -> Any:
+def sounddevice_module(action: str = "play") -> Any:
+    """The ``sounddevice`` module (imported on first use: it loads PortAudio).
+
+    Raises:
+        TermchatError: the PortAudio library is missing (exit 1); ``action`` (``play``,
+            ``record``) names what could not be done.
+    """
     try:
         import sounddevice
     except OSError as exc:  # PortAudio library missing
         raise TermchatError(
-            f"cannot play audio: {exc}", hint="install PortAudio (Debian: apt install libportaudio2)"
+            f"cannot {action} audio: {exc}", hint="install PortAudio (Debian: apt install libportaudio2)"
         ) from None
     return sounddevice
+
+
+_sounddevice = sounddevice_module
 
 
 def check_output_device() -> str:

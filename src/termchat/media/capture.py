@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.errors import InterruptedError_, TermchatError, UsageError
+from .audio import sounddevice_module
 
 #: What Whisper-family models expect: 16 kHz, mono, 16-bit signed little-endian.
 RATE, CHANNELS, SAMPWIDTH = 16000, 1, 2
@@ -161,13 +162,7 @@ LevelCallback = Callable[[float, float], None]
 
 
 def _sounddevice() -> Any:
-    try:
-        import sounddevice
-    except OSError as exc:  # PortAudio library missing
-        raise TermchatError(
-            f"cannot record audio: {exc}", hint="install PortAudio (Debian: apt install libportaudio2)"
-        ) from None
-    return sounddevice
+    return sounddevice_module("record")
 
 
 def input_device() -> str:
